@@ -1,0 +1,153 @@
+"""The model catalogue: one record per published checkpoint, as data (``es_zoo/data/catalog.yaml``).
+
+Example:
+    >>> from es_zoo.catalog import list_models, get_model
+    >>> "beto-base-cased" in list_models("beto*")
+    True
+    >>> get_model("beto-base-cased").hub_id
+    'dccuchile/bert-base-spanish-wwm-cased'
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Optional
+
+import yaml
+
+from es_zoo.errors import EsZooError
+from es_zoo.resources import DATA_DIR
+
+CATALOG_FILE = DATA_DIR / "catalog.yaml"
+FAMILIES = ("bert", "roberta", "bart", "t5", "led", "bert2bert", "mbart", "mt5", "xlmr", "mbert")
+KINDS = ("pretrained", "finetuned", "warm-started", "baseline")
+
+
+class UnknownModelError(EsZooError):
+    """A name that is not in the catalogue."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """One published number: ``value`` of ``metric`` on ``dataset``/``split`` for ``task``."""
+
+    task: str
+    dataset: str
+    split: Optional[str]
+    metric: str
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A catalogued checkpoint (or a warm-started model, which has no ``hub_id`` of its own)."""
+
+    name: str
+    family: str
+    kind: str
+    hub_id: Optional[str]
+    languages: list[str]
+    architecture: dict[str, Any]
+    tokenizer: dict[str, Any]
+    license: Optional[str]
+    paper: Optional[dict[str, Any]]
+    recipe: Optional[str] = None
+    base_model: Optional[str] = None
+    encoder: Optional[str] = None
+    task: Optional[str] = None
+    scores: list[Score] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    notes: Optional[str] = None
+
+    @property
+    def vocab_size(self) -> Optional[int]:
+        return self.tokenizer.get("vocab_size")
+
+    def scores_for(self, task: str | None = None) -> list[Score]:
+        return [s for s in self.scores if task is None or s.task == task]
+
+    def to_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+
+_REQUIRED = ("name", "family", "kind", "hub_id", "languages", "architecture", "tokenizer", "license", "paper")
+_OPTIONAL = ("recipe", "base_model", "encoder", "task", "scores", "unknown", "notes")
+
+
+def _record(raw: dict, index: int) -> ModelRecord:
+    where = f"{CATALOG_FILE.name}: models[{index}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) else "")
+    if not isinstance(raw, dict):
+        raise EsZooError(f"{where}: expected a mapping")
+    missing = [k for k in _REQUIRED if k not in raw]
+    extra = [k for k in raw if k not in _REQUIRED + _OPTIONAL]
+    if missing or extra:
+        raise EsZooError(f"{where}: missing keys {missing}, unknown keys {extra}")
+    if raw["family"] not in FAMILIES or raw["kind"] not in KINDS:
+        raise EsZooError(f"{where}: family must be one of {FAMILIES} and kind one of {KINDS}")
+    scores = []
+    for j, s in enumerate(raw.get("scores") or []):
+        try:
+            scores.append(Score(**s))
+        except TypeError as exc:
+            raise EsZooError(f"{where}: scores[{j}]: {exc}") from None
+    data = {k: raw.get(k) for k in _REQUIRED + _OPTIONAL}
+    data["scores"] = scores
+    data["unknown"] = list(raw.get("unknown") or [])
+    return ModelRecord(**data)
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> dict[str, ModelRecord]:
+    raw = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    records: dict[str, ModelRecord] = {}
+    for i, item in enumerate(raw["models"]):
+        rec = _record(item, i)
+        if rec.name in records:
+            raise EsZooError(f"{CATALOG_FILE.name}: duplicate name {rec.name}")
+        records[rec.name] = rec
+    return records
+
+
+def list_models(pattern: str | None = None, family: str | None = None, kind: str | None = None) -> list[str]:
+    """Catalogue names, optionally filtered by a glob (``beto*``), a family and a kind."""
+    out = []
+    for name, rec in _catalog().items():
+        if pattern and not fnmatch.fnmatch(name, pattern):
+            continue
+        if family and rec.family != family:
+            continue
+        if kind and rec.kind != kind:
+            continue
+        out.append(name)
+    return out
+
+
+def all_models() -> list[ModelRecord]:
+    return list(_catalog().values())
+
+
+def get_model(name: str) -> ModelRecord:
+    """The record called ``name`` (also accepts its Hub id); unknown names suggest close matches."""
+    cat = _catalog()
+    if name in cat:
+        return cat[name]
+    for rec in cat.values():
+        if rec.hub_id and rec.hub_id.lower() == name.lower():
+            return rec
+    close = difflib.get_close_matches(name, list(cat), n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownModelError(f"'{name}' is not in the catalogue.{hint} See `es-zoo list`.")
+
+
+def find_model(name: str) -> ModelRecord | None:
+    """Like :func:`get_model` but returns None for unknown names."""
+    try:
+        return get_model(name)
+    except UnknownModelError:
+        return None

@@ -1,0 +1,31 @@
+"""User-facing errors.
+
+Every failure a user can cause (bad input, a wrong recipe, an unreachable Hub) raises a subclass of
+:class:`EsZooError`; the CLI prints its message and exits non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EsZooError(Exception):
+    """A problem the user can fix; the message says what and where."""
+
+
+class RecipeError(EsZooError):
+    """A recipe or override that does not match the schema."""
+
+
+class CorpusError(EsZooError):
+    """A corpus that is missing, unreadable, malformed or too small."""
+
+
+class HubUnreachableError(EsZooError):
+    """A Hub id that cannot be resolved (offline, no network, or no such repo)."""
+
+
+class RunDirError(EsZooError):
+    """An output folder that already holds a different run, or a run that cannot resume."""
+
+
+class TrainingError(EsZooError):
+    """Training cannot continue (for example a NaN loss); the last good checkpoint is intact."""

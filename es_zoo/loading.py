@@ -1,0 +1,115 @@
+"""Load catalogued models and tokenizers with plain transformers ``from_pretrained``.
+
+A name is resolved in this order: an existing local folder (a model folder, or an es-zoo run folder
+whose ``model/`` holds the export), a catalogue name (mapped to its Hub id), a Hub id. Weights are
+loaded from safetensors only, at a pinnable ``revision``. When the Hub cannot be reached the call fails
+within seconds with a message that says how to use a local path instead.
+
+Example:
+    >>> import es_zoo
+    >>> tok = es_zoo.load_tokenizer("runs/beto")  # doctest: +SKIP
+    >>> model = es_zoo.load_model("beto-base-cased", task="fill-mask", revision="main")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from es_zoo.catalog import find_model
+from es_zoo.errors import EsZooError, HubUnreachableError
+
+# Task names accepted by load_model, and the Auto class each one needs.
+TASK_CLASSES = {
+    None: "AutoModel",
+    "base": "AutoModel",
+    "fill-mask": "AutoModelForMaskedLM",
+    "mlm": "AutoModelForMaskedLM",
+    "token-classification": "AutoModelForTokenClassification",
+    "ner": "AutoModelForTokenClassification",
+    "pos": "AutoModelForTokenClassification",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "xnli": "AutoModelForSequenceClassification",
+    "pawsx": "AutoModelForSequenceClassification",
+    "mldoc": "AutoModelForSequenceClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "qa": "AutoModelForQuestionAnswering",
+    "text2text": "AutoModelForSeq2SeqLM",
+    "seq2seq": "AutoModelForSeq2SeqLM",
+}
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def resolve(name_or_path: str | os.PathLike) -> tuple[str, bool]:
+    """``(where, is_local)``: a local folder, or the Hub id to load from."""
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file() and (p / "model" / "config.json").is_file():
+            return str(p / "model"), True
+        return str(p), True
+    text = str(name_or_path)
+    rec = find_model(text)
+    if rec is not None:
+        if rec.hub_id is None:
+            raise EsZooError(
+                f"'{rec.name}' is a warm-started model with no published checkpoint; build it with "
+                f"`es-zoo reproduce {rec.recipe or 'bert2bert'}` and load the run folder"
+            )
+        return rec.hub_id, False
+    if text.startswith((".", "/", "~")) or text.count("/") > 1:
+        raise EsZooError(f"{text}: no such folder")
+    if not _HUB_ID.match(text):
+        raise EsZooError(f"'{text}' is neither a local folder, a catalogue name nor a Hub id (ORG/NAME)")
+    return text, False
+
+
+def _unreachable(hub_id: str, exc: BaseException) -> HubUnreachableError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    why = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return HubUnreachableError(
+        f"could not load '{hub_id}' from the Hugging Face Hub ({why}). On a machine with access, run "
+        f"`hf download {hub_id} --local-dir DIR` (or `git clone https://huggingface.co/{hub_id}`), copy DIR "
+        "here and pass the folder instead of the id, e.g. es_zoo.load_model('DIR') or `--model DIR`."
+    )
+
+
+def _from_pretrained(cls: Any, where: str, is_local: bool, **kwargs: Any) -> Any:
+    if is_local:
+        try:
+            return cls.from_pretrained(where, **kwargs)
+        except OSError as exc:
+            raise EsZooError(f"{where}: cannot load: {str(exc).splitlines()[0]}") from None
+    try:
+        return cls.from_pretrained(where, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one clear message
+        if isinstance(exc, (ValueError, TypeError)) and "safetensors" not in str(exc):
+            raise
+        raise _unreachable(where, exc) from None
+
+
+def load_model(
+    name_or_path: str | os.PathLike, task: str | None = None, revision: str | None = None, **kwargs: Any,
+) -> Any:
+    """A transformers model for ``task`` (see ``TASK_CLASSES``) from a local folder, name or Hub id."""
+    import transformers
+
+    if task not in TASK_CLASSES:
+        raise EsZooError(f"unknown task '{task}'; expected one of: {', '.join(str(t) for t in TASK_CLASSES if t)}")
+    cls = getattr(transformers, TASK_CLASSES[task])
+    where, is_local = resolve(name_or_path)
+    return _from_pretrained(cls, where, is_local, revision=revision, use_safetensors=True, **kwargs)
+
+
+def load_tokenizer(name_or_path: str | os.PathLike, revision: str | None = None, **kwargs: Any) -> Any:
+    """The tokenizer saved with a model (``AutoTokenizer.from_pretrained``)."""
+    from transformers import AutoTokenizer
+
+    where, is_local = resolve(name_or_path)
+    if is_local and not any((Path(where) / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        parent_tok = Path(where).parent / "tokenizer"
+        if parent_tok.is_dir():
+            where = str(parent_tok)
+    return _from_pretrained(AutoTokenizer, where, is_local, revision=revision, **kwargs)

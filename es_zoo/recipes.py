@@ -1,0 +1,547 @@
+"""Recipes: one flat YAML file per model, with complete presets inside (no inheritance).
+
+A recipe file looks like::
+
+    name: beto
+    reproduces: beto-base-cased
+    description: ...
+    presets:
+      tiny:   {tokenizer: ..., model: ..., objective: ..., corpus: ..., training: ..., evaluation: ...}
+      paper:  {...}
+
+Loading is strict: an unknown key, a wrong type or a broken cross-field rule raises
+:class:`~es_zoo.errors.RecipeError` naming the file, the key path and what was expected. Command-line
+overrides (``training.learning_rate=1e-4``) go through the same checks.
+
+Example:
+    >>> from es_zoo.recipes import load_recipe
+    >>> cfg = load_recipe("beto", preset="tiny", overrides=["training.seed=3"])
+    >>> cfg.training.seed
+    3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import shutil
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from es_zoo.errors import RecipeError
+from es_zoo.resources import recipes_dir
+
+# --------------------------------------------------------------------------------------------------
+# Schema. Every field is documented; defaults are the ones a recipe may leave out.
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenizerConfig:
+    """How the tokenizer is made."""
+
+    kind: Literal["wordpiece"] = "wordpiece"  # BETO: WordPiece (BARTO/T5S kinds arrive with their recipes)
+    vocab_size: int = 31002  # total, special tokens included
+    lowercase: bool = False  # BETO-uncased lower-cases
+    strip_accents: bool = False  # BETO keeps accents in both variants
+    min_frequency: int = 2  # a merge/word must appear this often to enter the vocabulary
+    vocab_file: Optional[str] = None  # use this published vocabulary instead of training one
+    max_training_chars: Optional[int] = None  # cap on the text read for training (None: all)
+
+    def __post_init__(self) -> None:
+        if self.vocab_file is None and self.vocab_size < 100:
+            raise ValueError(f"vocab_size must be at least 100, got {self.vocab_size}")
+        if self.min_frequency < 1:
+            raise ValueError("min_frequency must be >= 1")
+
+
+@dataclass
+class BertModelConfig:
+    """BERT encoder numbers (names as in transformers' BertConfig)."""
+
+    architecture: Literal["bert"] = "bert"
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    hidden_act: Literal["gelu", "relu", "gelu_new"] = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
+
+
+@dataclass
+class WholeWordMaskingConfig:
+    """Google BERT's create_pretraining_data masking, re-drawn every time a sequence is seen."""
+
+    kind: Literal["whole_word_masking"] = "whole_word_masking"
+    mlm_probability: float = 0.15  # share of tokens to predict
+    max_predictions: int = 20  # per sequence, as max_predictions_per_seq (80 at length 512)
+    mask_replace_prob: float = 0.8  # [MASK]
+    random_replace_prob: float = 0.1  # a random vocabulary token; the rest stay unchanged
+    whole_word: bool = True  # False: plain token-level masking
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError("mlm_probability must be in (0, 1)")
+        if self.max_predictions < 1:
+            raise ValueError("max_predictions must be >= 1")
+        if self.mask_replace_prob < 0 or self.random_replace_prob < 0:
+            raise ValueError("replacement probabilities must be >= 0")
+        if self.mask_replace_prob + self.random_replace_prob > 1.0 + 1e-9:
+            raise ValueError("mask_replace_prob + random_replace_prob must be <= 1")
+
+
+@dataclass
+class CorpusConfig:
+    """Pretraining text. ``source`` is ``embedded``, a local file/folder, or a Hub dataset id."""
+
+    source: str = "embedded"
+    text_field: str = "text"  # JSONL/parquet/arrow/Hub column holding the text
+    split: str = "train"  # Hub/local dataset split
+    heldout_fraction: float = 0.01  # documents kept for evaluation (the embedded corpus has its own)
+    dedup: bool = False  # drop exact duplicate documents (after cleaning)
+    min_chars: int = 1  # drop documents shorter than this after cleaning
+    max_documents: Optional[int] = None  # stop after this many documents (None: all)
+    streaming: Optional[bool] = None  # Hub datasets: None = stream
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.heldout_fraction < 1.0:
+            raise ValueError("heldout_fraction must be in [0, 1)")
+
+
+@dataclass
+class Phase:
+    """A stretch of training at one sequence length and global batch size."""
+
+    max_steps: int
+    seq_len: int
+    global_batch_size: int  # sequences per optimizer step, over all processes
+    max_predictions: Optional[int] = None  # override of objective.max_predictions for this phase
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.seq_len < 8 or self.global_batch_size < 1:
+            raise ValueError("max_steps >= 1, seq_len >= 8 and global_batch_size >= 1 are required")
+
+
+@dataclass
+class TrainingConfig:
+    """The optimisation loop. The global batch is the invariant; accumulation is derived from it."""
+
+    phases: list[Phase]
+    micro_batch_size: int  # sequences per process per forward pass
+    learning_rate: float
+    warmup_steps: int
+    optimizer: Literal["adamw"] = "adamw"
+    lr_schedule: Literal["linear", "cosine", "constant"] = "linear"  # after warmup
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-6
+    max_grad_norm: Optional[float] = 1.0  # None: no clipping
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    seed: int = 42
+    log_every: int = 10
+    save_every: int = 500
+    keep_checkpoints: int = 2  # complete checkpoints kept (the newest last)
+    dataloader_workers: int = 0  # background processes building batches (0: in the main process)
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ValueError("at least one phase is required")
+        if self.micro_batch_size < 1:
+            raise ValueError("micro_batch_size must be >= 1")
+        for i, ph in enumerate(self.phases):
+            if ph.global_batch_size % self.micro_batch_size:
+                raise ValueError(
+                    f"phases[{i}].global_batch_size ({ph.global_batch_size}) must be a multiple of "
+                    f"micro_batch_size ({self.micro_batch_size})"
+                )
+        if self.warmup_steps < 0 or self.warmup_steps > self.total_steps:
+            raise ValueError(f"warmup_steps must be in [0, total steps = {self.total_steps}]")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be > 0")
+        if self.keep_checkpoints < 1:
+            raise ValueError("keep_checkpoints must be >= 1")
+        if self.log_every < 1 or self.save_every < 1:
+            raise ValueError("log_every and save_every must be >= 1")
+
+    @property
+    def total_steps(self) -> int:
+        return sum(p.max_steps for p in self.phases)
+
+
+@dataclass
+class EvaluationConfig:
+    """Held-out evaluation of the pretrained model."""
+
+    seq_len: int = 128
+    max_sequences: int = 512  # held-out sequences scored (None-like caps keep it fast)
+    batch_size: int = 32
+    seed: int = 1234  # fixed masking seed, so two models are scored on the same positions
+
+
+@dataclass
+class PresetConfig:
+    """One complete, self-contained configuration."""
+
+    description: str
+    tokenizer: TokenizerConfig
+    model: BertModelConfig
+    objective: WholeWordMaskingConfig
+    corpus: CorpusConfig
+    training: TrainingConfig
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    hardware: str = ""  # what the preset was planned for
+    expected_wall_clock: str = ""
+    sources: list[str] = field(default_factory=list)  # where the settings come from
+    unknown: list[str] = field(default_factory=list)  # what the sources leave unknown
+
+    def __post_init__(self) -> None:
+        longest = max(p.seq_len for p in self.training.phases)
+        if longest > self.model.max_position_embeddings:
+            raise ValueError(
+                f"a phase uses seq_len {longest} but model.max_position_embeddings is "
+                f"{self.model.max_position_embeddings}"
+            )
+        if self.evaluation.seq_len > self.model.max_position_embeddings:
+            raise ValueError("evaluation.seq_len exceeds model.max_position_embeddings")
+
+
+@dataclass
+class Recipe:
+    """A recipe file: what it reproduces and its presets."""
+
+    name: str
+    description: str
+    reproduces: Optional[str]  # catalogue name of the published model
+    command: str  # the exact command that runs the paper preset
+    presets: dict[str, PresetConfig]
+
+
+@dataclass
+class ResolvedRecipe:
+    """A preset with its recipe's name, ready to run (what a run folder stores as recipe.yaml)."""
+
+    recipe: str
+    preset: str
+    reproduces: Optional[str]
+    config: PresetConfig
+    overrides: list[str] = field(default_factory=list)
+
+    # Convenience access: cfg.training, cfg.model, ...
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.config, name)
+
+    def to_dict(self) -> dict:
+        return {
+            "recipe": self.recipe,
+            "preset": self.preset,
+            "reproduces": self.reproduces,
+            "overrides": list(self.overrides),
+            "config": dataclasses.asdict(self.config),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Strict conversion from plain data to the dataclasses above.
+# --------------------------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of {_type_name(typing.get_args(tp)[1])}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping ({tp.__name__})"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+class _Mismatch(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, path)
+            except _Mismatch as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _to_dataclass(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Mismatch(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Mismatch(path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Mismatch(path, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _Mismatch(path, f"expected a string, got {value!r}")
+        return value
+    if tp is Any:
+        return value
+    raise TypeError(f"unsupported schema type {tp!r}")  # a bug in the schema, not in the recipe
+
+
+def _to_dataclass(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise _Mismatch(path, f"expected {_type_name(cls)}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise _Mismatch(
+                f"{path}.{key}" if path else str(key),
+                f"unknown key{hint}; expected one of: {', '.join(fields)}",
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        sub = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise _Mismatch(sub, f"missing required key; expected {_type_name(hints[name])}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise _Mismatch(path or "<top>", str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Files, presets and overrides.
+# --------------------------------------------------------------------------------------------------
+
+
+def list_recipes() -> list[str]:
+    """Names of the shipped recipes (``recipes/*.yaml``)."""
+    return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """The file of a shipped recipe name, or the given path if it is a file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        if not p.is_file():
+            raise RecipeError(f"{p}: no such recipe file")
+        return p
+    shipped = recipes_dir() / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = list_recipes()
+    close = difflib.get_close_matches(str(name_or_path), names, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise RecipeError(f"unknown recipe '{name_or_path}'. Known recipes: {', '.join(names)}.{hint}")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_recipe_file(name_or_path: str | Path) -> Recipe:
+    """Load and validate a whole recipe file (every preset)."""
+    path = recipe_path(name_or_path)
+    data = _read_yaml(path)
+    try:
+        return _to_dataclass(Recipe, data, "")
+    except _Mismatch as exc:
+        raise RecipeError(f"{path}: {exc.path}: {exc.message}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.0.c=value`` -> (["a", "b", "0", "c"], parsed YAML value)."""
+    if "=" not in text:
+        raise RecipeError(f"override '{text}': expected KEY=VALUE, e.g. training.learning_rate=1e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise RecipeError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    # YAML 1.1 reads "1e-4" as a string; accept scientific notation as a number.
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in "eE.") else value
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def _apply_override(data: dict, keys: list[str], value: Any, text: str) -> None:
+    node: Any = data
+    for i, k in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            if not k.isdigit() or int(k) >= len(node):
+                raise RecipeError(f"override '{text}': '{'.'.join(keys[: i + 1])}' is not a valid list index")
+            node = node[int(k)]
+        elif isinstance(node, dict):
+            if k not in node:
+                node[k] = {}
+            node = node[k]
+        else:
+            raise RecipeError(f"override '{text}': '{'.'.join(keys[:i])}' is not a mapping")
+    last = keys[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise RecipeError(f"override '{text}': '{last}' is not a valid list index")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise RecipeError(f"override '{text}': '{'.'.join(keys[:-1])}' is not a mapping")
+
+
+def truncate_phases(phases: list[dict], max_steps: int) -> list[dict]:
+    """Keep the phases in order until ``max_steps`` optimizer steps in total."""
+    out, left = [], max_steps
+    for ph in phases:
+        if left <= 0:
+            break
+        ph = dict(ph)
+        ph["max_steps"] = min(int(ph["max_steps"]), left)
+        left -= ph["max_steps"]
+        out.append(ph)
+    return out
+
+
+def load_recipe(
+    name_or_path: str | Path,
+    preset: str = "tiny",
+    overrides: list[str] | tuple[str, ...] = (),
+    max_steps: int | None = None,
+) -> ResolvedRecipe:
+    """Load one preset of a recipe, apply ``key=value`` overrides and validate everything.
+
+    ``max_steps`` caps the total number of optimizer steps (phases are kept in order and cut).
+    Warmup is capped to the new total so a short smoke run stays valid.
+    """
+    path = recipe_path(name_or_path)
+    recipe = load_recipe_file(path)  # the whole file must be valid, not just the chosen preset
+    if preset not in recipe.presets:
+        raise RecipeError(
+            f"{path}: no preset '{preset}'; available presets: {', '.join(recipe.presets)}"
+        )
+    raw = _read_yaml(path)["presets"][preset]
+    for text in overrides:
+        keys, value = parse_override(text)
+        _apply_override(raw, keys, value, text)
+    if max_steps is not None:
+        if max_steps < 1:
+            raise RecipeError(f"--max-steps must be >= 1, got {max_steps}")
+        raw["training"]["phases"] = truncate_phases(raw["training"]["phases"], max_steps)
+        total = sum(p["max_steps"] for p in raw["training"]["phases"])
+        raw["training"]["warmup_steps"] = min(raw["training"].get("warmup_steps", 0), total)
+    where = f"{path} (preset '{preset}'" + (f", overrides {list(overrides)}" if overrides else "") + ")"
+    try:
+        config = _to_dataclass(PresetConfig, raw, "")
+    except _Mismatch as exc:
+        raise RecipeError(f"{where}: {exc.path}: {exc.message}") from None
+    return ResolvedRecipe(
+        recipe=recipe.name, preset=preset, reproduces=recipe.reproduces, config=config,
+        overrides=list(overrides),
+    )
+
+
+def resolved_from_dict(data: dict, where: str = "recipe.yaml") -> ResolvedRecipe:
+    """Rebuild a :class:`ResolvedRecipe` from :meth:`ResolvedRecipe.to_dict` (a run folder's recipe)."""
+    try:
+        config = _to_dataclass(PresetConfig, data["config"], "config")
+    except _Mismatch as exc:
+        raise RecipeError(f"{where}: {exc.path}: {exc.message}") from None
+    except (KeyError, TypeError):
+        raise RecipeError(f"{where}: not a resolved es-zoo recipe") from None
+    return ResolvedRecipe(
+        recipe=data.get("recipe", "?"), preset=data.get("preset", "?"),
+        reproduces=data.get("reproduces"), config=config, overrides=list(data.get("overrides", [])),
+    )
+
+
+def copy_recipe(name: str, destination: str | Path, overwrite: bool = False) -> Path:
+    """Copy a shipped recipe to ``destination`` (a file or a folder) for editing."""
+    src = recipe_path(name)
+    dest = Path(destination)
+    if dest.is_dir():
+        dest = dest / src.name
+    if dest.exists() and not overwrite:
+        raise RecipeError(f"{dest} already exists; pass --overwrite to replace it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest

@@ -1,0 +1,286 @@
+"""``es-zoo reproduce``: tokenizer -> pretraining -> held-out evaluation -> Hub-ready model folder.
+
+Every stage is resumable: it writes its output atomically and is skipped when that output is already
+complete, so ``--resume`` continues an interrupted run from its last complete checkpoint. The run
+folder layout is documented in docs/run-folder.md::
+
+    RUN_DIR/
+      run_info.json        es-zoo/torch/transformers versions, git revision, command, processes
+      recipe.yaml          the resolved recipe (preset + overrides) this run used
+      tokenizer/           the trained tokenizer (AutoTokenizer.from_pretrained loads it)
+      data/                the tokenized corpus (train.bin, heldout.bin + .json sidecars)
+      checkpoints/step-*/  complete checkpoints (the newest kept ones)
+      logs/train.jsonl     one line per logged step
+      loss_curve.png       training loss against step
+      results.json         held-out scores, unigram baseline, training summary
+      model/               Hub-ready: model.safetensors, config.json, tokenizer files, README.md,
+                           recipe.yaml, loss_curve.png
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from es_zoo.errors import RunDirError
+from es_zoo.recipes import ResolvedRecipe, load_recipe, resolved_from_dict
+
+RUN_MARKERS = ("run_info.json", "recipe.yaml")
+
+
+def _git_revision() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("es-zoo", "torch", "transformers", "tokenizers", "accelerate", "datasets", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: bool) -> str:
+    """Decide what to do with ``run_dir``: 'new', 'resume' or 'overwrite'. Raises on a conflict.
+
+    Pure (reads only), so every process reaches the same decision.
+    """
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite exclude each other")
+    if not run_dir.exists():
+        return "new"
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} exists and is not a folder")
+    if not any(run_dir.iterdir()):
+        return "new"
+    is_run = (run_dir / "recipe.yaml").is_file()
+    if not is_run:
+        raise RunDirError(
+            f"{run_dir} is not empty and is not an es-zoo run folder; nothing was changed. "
+            "Choose a new or empty --output-dir."
+        )
+    import yaml
+
+    stored = resolved_from_dict(yaml.safe_load((run_dir / "recipe.yaml").read_text()), str(run_dir / "recipe.yaml"))
+    if overwrite:
+        return "overwrite"
+    if not resume:
+        raise RunDirError(
+            f"{run_dir} already holds an es-zoo run ({stored.recipe}/{stored.preset}); nothing was changed. "
+            "Pass --resume to continue it, --overwrite to replace it, or choose another --output-dir."
+        )
+    if stored.to_dict()["config"] != cfg.to_dict()["config"]:
+        diff = _diff(stored.to_dict()["config"], cfg.to_dict()["config"])
+        raise RunDirError(
+            f"{run_dir} holds a run with a different recipe ({'; '.join(diff[:5])}); --resume needs the "
+            "same recipe, preset and overrides. Use --overwrite to replace it or another --output-dir."
+        )
+    return "resume"
+
+
+def _diff(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+        return out
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove what an earlier es-zoo run wrote (only our own entries)."""
+    for name in ("run_info.json", "recipe.yaml", "tokenizer", "data", "checkpoints", "logs",
+                 "loss_curve.png", "results.json", "model"):
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def reproduce(
+    recipe: str, preset: str = "tiny", output_dir: str | Path | None = None, corpus: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (), max_steps: int | None = None, resume: bool = False,
+    overwrite: bool = False, interrupt_after: int | None = None, command: str | None = None,
+) -> dict:
+    """Run the whole reproduction; returns the results dictionary (also written to results.json).
+
+    Example:
+        >>> results = reproduce("beto", output_dir="runs/beto", max_steps=20)  # doctest: +SKIP
+    """
+    overrides = list(overrides)
+    if corpus is not None:
+        overrides.append(f"corpus.source={json.dumps(corpus)}")
+    cfg = load_recipe(recipe, preset=preset, overrides=overrides, max_steps=max_steps)
+    run_dir = Path(output_dir or Path("runs") / f"{cfg.recipe}-{cfg.preset}")
+    decision = check_run_dir(run_dir, cfg, resume, overwrite)
+
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(mixed_precision=cfg.training.mixed_precision)
+    if accelerator.is_main_process:
+        if decision == "overwrite":
+            _clear_run(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if decision != "resume":
+            _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
+        info = {
+            "es_zoo_command": command or " ".join(sys.argv),
+            "recipe": cfg.recipe, "preset": cfg.preset, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "processes": accelerator.num_processes, "device": str(accelerator.device),
+            "mixed_precision": cfg.training.mixed_precision, "git_revision": _git_revision(),
+            "versions": library_versions(), "resumed": decision == "resume",
+        }
+        _atomic_write(run_dir / "run_info.json", json.dumps(info, indent=2))
+    accelerator.wait_for_everyone()
+
+    if cfg.model.architecture == "bert":
+        return run_bert(cfg, run_dir, accelerator, resume=decision == "resume", interrupt_after=interrupt_after)
+    raise RunDirError(f"no reproduction pipeline for architecture '{cfg.model.architecture}'")
+
+
+def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> Any:
+    """Train (or load the published vocabulary) once, on the main process; everyone loads the result."""
+    from transformers import AutoTokenizer
+
+    from es_zoo.corpus import open_corpus
+    from es_zoo.tokenization import build_tokenizer
+
+    tok_dir = run_dir / "tokenizer"
+    done = tok_dir / "COMPLETE"
+    if accelerator.is_main_process and not done.is_file():
+        corpus = open_corpus(cfg.corpus)
+        tmp = run_dir / ".tmp-tokenizer"
+        shutil.rmtree(tmp, ignore_errors=True)
+        accelerator.print(f"training the {cfg.tokenizer.kind} tokenizer on {corpus.source_description}")
+        max_len = cfg.model.max_position_embeddings
+        build_tokenizer(cfg.tokenizer, lambda: _capped(corpus.documents("train"), cfg.tokenizer.max_training_chars),
+                        tmp, model_max_length=max_len)
+        (tmp / "COMPLETE").write_text("ok\n")
+        shutil.rmtree(tok_dir, ignore_errors=True)
+        os.replace(tmp, tok_dir)
+    accelerator.wait_for_everyone()
+    return AutoTokenizer.from_pretrained(tok_dir)
+
+
+def _capped(docs: Any, max_chars: int | None) -> Any:
+    seen = 0
+    for d in docs:
+        if max_chars is not None and seen >= max_chars:
+            return
+        seen += len(d)
+        yield d
+
+
+def _stage_tokens(cfg: ResolvedRecipe, run_dir: Path, tokenizer: Any, accelerator: Any) -> dict:
+    """Tokenize the train and held-out documents once into flat token files."""
+    from es_zoo.corpus import open_corpus
+    from es_zoo.packing import read_token_file, write_token_file
+    from es_zoo.tokenization import tokenize_documents
+
+    data_dir = run_dir / "data"
+    if accelerator.is_main_process:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        corpus = None
+        for split, name in (("train", "train.bin"), ("heldout", "heldout.bin")):
+            if read_token_file(data_dir / name) is None:
+                corpus = corpus or open_corpus(cfg.corpus)
+                accelerator.print(f"tokenizing the {split} split of {corpus.source_description}")
+                n = write_token_file(tokenize_documents(tokenizer, corpus.documents(split)), data_dir / name,
+                                     tokenizer.sep_token_id)
+                accelerator.print(f"  {n:,} tokens")
+    accelerator.wait_for_everyone()
+    return {split: read_token_file(data_dir / f"{split}.bin") for split in ("train", "heldout")}
+
+
+def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
+             interrupt_after: int | None = None) -> dict:
+    """BETO: WordPiece tokenizer, whole-word-masking pretraining, held-out MLM scores, export."""
+    import torch
+
+    from es_zoo.evaluation import evaluate_mlm
+    from es_zoo.modeling import build_bert_mlm, count_parameters
+    from es_zoo.tokenization import wordpiece_tables
+    from es_zoo.training import MLMData, plot_loss_curve, pretrain
+
+    tokenizer = _stage_tokenizer(cfg, run_dir, accelerator)
+    streams = _stage_tokens(cfg, run_dir, tokenizer, accelerator)
+    is_special, is_continuation = wordpiece_tables(tokenizer)
+    data = MLMData(
+        stream=streams["train"], is_special=is_special, is_continuation=is_continuation,
+        vocab_size=len(tokenizer), mask_id=tokenizer.mask_token_id, pad_id=tokenizer.pad_token_id,
+        cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+    )
+    torch.manual_seed(cfg.training.seed)  # identical initial weights on every process and every run
+    model = build_bert_mlm(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    summary = pretrain(cfg, model, data, run_dir, accelerator, resume=resume, interrupt_after=interrupt_after)
+    model = summary.pop("model")
+    if summary["stopped_early"]:
+        return {"stopped_early": True, "training": summary}
+    results: dict = {}
+    if accelerator.is_main_process:
+        plot_loss_curve(run_dir / "logs" / "train.jsonl", run_dir / "loss_curve.png",
+                        f"{cfg.recipe} ({cfg.preset} preset)")
+        ev = cfg.evaluation
+        scores = evaluate_mlm(
+            model, streams["heldout"], data, seq_len=ev.seq_len, max_sequences=ev.max_sequences,
+            batch_size=ev.batch_size, seed=ev.seed, mlm_probability=cfg.objective.mlm_probability,
+            max_predictions=cfg.objective.max_predictions,
+        )
+        results = {
+            "recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces,
+            "heldout": scores,
+            "training": {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
+                         "processes": accelerator.num_processes},
+        }
+        _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
+        export_model(cfg, run_dir, model, tokenizer, results)
+        from es_zoo.summary import print_summary
+
+        print_summary(results)
+    accelerator.wait_for_everyone()
+    return results
+
+
+def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any, results: dict) -> Path:
+    """Write the Hub-ready ``model/`` folder atomically (weights, config, tokenizer, card, recipe, curve)."""
+    from es_zoo.cards import write_model_card
+
+    out = run_dir / "model"
+    tmp = run_dir / ".tmp-model"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)  # safetensors
+    tokenizer.save_pretrained(tmp)
+    shutil.copyfile(run_dir / "recipe.yaml", tmp / "recipe.yaml")
+    if (run_dir / "loss_curve.png").is_file():
+        shutil.copyfile(run_dir / "loss_curve.png", tmp / "loss_curve.png")
+    write_model_card(tmp / "README.md", cfg, results)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out

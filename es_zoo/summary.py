@@ -1,0 +1,55 @@
+"""The table printed at the end of a reproduction: measured numbers beside the published ones."""
+
+from __future__ import annotations
+
+from es_zoo.catalog import find_model
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def summary_rows(results: dict) -> list[tuple[str, str, str]]:
+    """(what, this run, published) rows; published numbers come from the catalogue record."""
+    rec = find_model(results["reproduces"]) if results.get("reproduces") else None
+    arch = rec.architecture if rec else {}
+    h, t = results["heldout"], results["training"]
+    params = arch.get("parameters_m")
+    rows = [
+        ("parameters", _fmt(t["parameters"]), f"{params} M" if params else "-"),
+        ("vocabulary", _fmt(t["vocab_size"]), _fmt(rec.vocab_size) if rec else "-"),
+        ("optimizer steps", _fmt(t["steps"]), "-"),
+        ("tokens seen", _fmt(t["tokens_seen"]), "-"),
+        ("held-out masked-token accuracy", f"{100 * h['masked_accuracy']:.2f}%", "not reported"),
+        ("  unigram baseline (most frequent token)", f"{100 * h['unigram_accuracy']:.2f}%", ""),
+        ("held-out perplexity (masked tokens)", f"{h['perplexity']:.1f}", "not reported"),
+        ("  unigram baseline", f"{h['unigram_perplexity']:.1f}", ""),
+    ]
+    if rec:
+        for s in rec.scores:
+            rows.append((f"{s.task} {s.metric} ({s.dataset} {s.split or ''})".replace(" )", ")"),
+                         "needs fine-tuning", _fmt(s.value)))
+    return rows
+
+
+def print_summary(results: dict) -> None:
+    rec_name = results.get("reproduces") or "-"
+    header = (f"{results['recipe']} ({results['preset']} preset)", "this run", f"published ({rec_name})")
+    rows = [header] + summary_rows(results)
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    line = "  ".join("-" * w for w in widths)
+    print()
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            print(line)
+    h = results["heldout"]
+    ratio = h["masked_accuracy"] / max(h["unigram_accuracy"], 1e-9)
+    print(f"\nmasked-token accuracy is {ratio:.1f}x the unigram baseline on {h['masked_tokens']:,} held-out "
+          f"masked tokens ({h['sequences']} sequences of {h['seq_len']}).")
