@@ -76,14 +76,41 @@ def _unreachable(hub_id: str, exc: BaseException) -> HubUnreachableError:
     )
 
 
-def _from_pretrained(cls: Any, where: str, is_local: bool, **kwargs: Any) -> Any:
+def _hub_probe(hub_id: str, revision: str | None) -> BaseException | None:
+    """One quick request to the Hub (respecting proxies and HF_ENDPOINT); the error, or None if reachable.
+
+    transformers retries each file it fetches, which can take a minute when the network is down;
+    one probe with a short timeout answers in seconds.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return None  # huggingface_hub then fails at once (or serves the local cache)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        HfApi().model_info(hub_id, revision=revision, timeout=5)
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise EsZooError(f"'{hub_id}' (revision {revision or 'main'}) does not exist on the Hub or is private: "
+                         f"{str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # noqa: BLE001 - connection refused, DNS, timeout, proxy, 5xx
+        return exc
+    return None
+
+
+def _from_pretrained(cls: Any, where: str, is_local: bool, revision: str | None = None, **kwargs: Any) -> Any:
     if is_local:
         try:
             return cls.from_pretrained(where, **kwargs)
         except OSError as exc:
             raise EsZooError(f"{where}: cannot load: {str(exc).splitlines()[0]}") from None
+    problem = _hub_probe(where, revision)
+    if problem is not None:
+        try:  # a copy already in the local Hugging Face cache still works without the network
+            return cls.from_pretrained(where, revision=revision, local_files_only=True, **kwargs)
+        except Exception:  # noqa: BLE001
+            raise _unreachable(where, problem) from None
     try:
-        return cls.from_pretrained(where, **kwargs)
+        return cls.from_pretrained(where, revision=revision, **kwargs)
     except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one clear message
         if isinstance(exc, (ValueError, TypeError)) and "safetensors" not in str(exc):
             raise

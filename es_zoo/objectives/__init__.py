@@ -1,0 +1,1 @@
+"""Pretraining objectives: pure numpy batch transforms (no torch, no tokenizer calls)."""

@@ -1,0 +1,64 @@
+"""Shared fixtures. Every test runs offline: the Hub is never contacted."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# A BERT small enough that a few optimizer steps take well under a second on a CPU.
+MICRO = [
+    "tokenizer.vocab_size=600",
+    "model.hidden_size=32",
+    "model.num_hidden_layers=2",
+    "model.num_attention_heads=2",
+    "model.intermediate_size=64",
+    "model.max_position_embeddings=128",
+    "training.phases=[{max_steps: 6, seq_len: 32, global_batch_size: 8}, {max_steps: 3, seq_len: 64, global_batch_size: 4, max_predictions: 10}]",
+    "training.micro_batch_size=2",
+    "training.warmup_steps=2",
+    "training.log_every=1",
+    "training.save_every=3",
+    "evaluation.seq_len=32",
+    "evaluation.max_sequences=32",
+    "evaluation.batch_size=16",
+    "corpus.heldout_fraction=0.1",
+]
+# Dropout draws differ between one process and two, so runs compared across layouts turn it off.
+NO_DROPOUT = ["model.hidden_dropout_prob=0.0", "model.attention_probs_dropout_prob=0.0"]
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~250 k characters of the embedded novels as a JSONL corpus of ~20-paragraph documents."""
+    from es_zoo.corpus import EMBEDDED_FILE
+
+    out = tmp_path_factory.mktemp("corpus") / "small.jsonl"
+    docs, total = [], 0
+    with gzip.open(EMBEDDED_FILE, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec["split"] != "train":
+                continue
+            paras = rec["text"].split("\n")
+            for i in range(0, len(paras), 20):
+                text = "\n".join(paras[i : i + 20])
+                docs.append(text)
+                total += len(text)
+                if total > 250_000:
+                    break
+            if total > 250_000:
+                break
+    out.write_text("".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    return out

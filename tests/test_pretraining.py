@@ -1,0 +1,202 @@
+"""BETO reproduction end to end on a micro model: run folder, exact resume, SIGTERM, NaN, distributed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from es_zoo.errors import CorpusError, RunDirError, TrainingError
+from es_zoo.reproduce import reproduce
+from tests.conftest import MICRO, NO_DROPOUT, REPO
+
+
+def _run(out: Path, corpus: Path, extra: list[str] = (), **kw):
+    return reproduce("beto", output_dir=out, corpus=str(corpus), overrides=MICRO + list(extra), **kw)
+
+
+def _weights(run: Path) -> dict[str, np.ndarray]:
+    return load_file(run / "model" / "model.safetensors")
+
+
+def _losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "logs" / "train.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "beto"
+    _run(out, small_corpus)
+    return out
+
+
+def test_run_folder_is_complete_and_loads_with_transformers(finished_run: Path) -> None:
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    for name in ("run_info.json", "recipe.yaml", "tokenizer", "data", "checkpoints", "logs/train.jsonl",
+                 "loss_curve.png", "results.json", "model/model.safetensors", "model/config.json",
+                 "model/README.md", "model/recipe.yaml", "model/loss_curve.png", "model/tokenizer.json"):
+        assert (finished_run / name).exists(), name
+    info = json.loads((finished_run / "run_info.json").read_text())
+    assert info["versions"]["torch"] and info["processes"] == 1
+    results = json.loads((finished_run / "results.json").read_text())
+    assert results["training"]["steps"] == 9
+    h = results["heldout"]
+    assert 0 <= h["masked_accuracy"] <= 1 and h["perplexity"] > 1 and h["masked_tokens"] > 0
+    tok = AutoTokenizer.from_pretrained(finished_run / "model")
+    model = AutoModelForMaskedLM.from_pretrained(finished_run / "model")
+    assert tok.mask_token_id == 0 and tok.pad_token_id == 1 and model.config.vocab_size == len(tok)
+    enc = tok("El [MASK] de la Mancha.", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).logits
+    assert logits.shape == (1, enc["input_ids"].shape[1], len(tok))
+    assert not list((finished_run / "model").glob("*.bin")) and not list((finished_run / "model").glob("*.pt"))
+    # The log has one line per step (log_every=1), phases in order, lr warmed up.
+    rows = [json.loads(x) for x in (finished_run / "logs" / "train.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 10))
+    assert [r["seq_len"] for r in rows] == [32] * 6 + [64] * 3
+    assert rows[0]["lr"] < rows[1]["lr"] and all(r["tokens_per_s"] > 0 for r in rows)
+
+
+def test_model_card_quotes_the_measured_numbers(finished_run: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(finished_run / "model" / "README.md")
+    assert card.data.language == "es" and card.data.license == "cc-by-4.0"
+    results = json.loads((finished_run / "results.json").read_text())
+    assert f"{100 * results['heldout']['masked_accuracy']:.2f}%" in card.text
+    assert "82.01" in card.text  # the published XNLI score beside it
+    assert "tokenizer.vocab_size" in card.text  # non-default hyperparameters listed
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path: Path, small_corpus: Path, finished_run: Path) -> None:
+    out = tmp_path / "interrupted"
+    first = _run(out, small_corpus, interrupt_after=4)
+    assert first["stopped_early"]
+    assert (out / "checkpoints" / "step-00000004" / "COMPLETE").is_file()
+    assert not (out / "model").exists()
+    # A crash while writing a later checkpoint must not disturb the resume.
+    (out / "checkpoints" / ".tmp-step-00000005").mkdir()
+    _run(out, small_corpus, resume=True)
+    a, b = _weights(finished_run), _weights(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert _losses(out) == _losses(finished_run)
+    assert not (out / "checkpoints" / ".tmp-step-00000005").exists()
+
+
+def test_existing_runs_are_never_overwritten_silently(tmp_path: Path, small_corpus: Path, finished_run: Path) -> None:
+    with pytest.raises(RunDirError, match="already holds an es-zoo run"):
+        _run(finished_run, small_corpus)
+    with pytest.raises(RunDirError, match="different recipe"):
+        _run(finished_run, small_corpus, ["training.seed=1"], resume=True)
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(RunDirError, match="not an es-zoo run folder"):
+        _run(mine, small_corpus, overwrite=True)
+    assert (mine / "thesis.tex").read_text() == "precious"
+    # Resuming a finished run redoes nothing but the evaluation and export.
+    before = _weights(finished_run)
+    _run(finished_run, small_corpus, resume=True)
+    after = _weights(finished_run)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_overwrite_replaces_an_es_zoo_run(tmp_path: Path, small_corpus: Path) -> None:
+    out = tmp_path / "run"
+    _run(out, small_corpus, interrupt_after=2)
+    (out / "checkpoints" / "marker-from-old-run").mkdir()
+    _run(out, small_corpus, overwrite=True, max_steps=3)
+    assert not (out / "checkpoints" / "marker-from-old-run").exists()
+    assert json.loads((out / "results.json").read_text())["training"]["steps"] == 3
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint(tmp_path: Path, small_corpus: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import es_zoo.training as training
+
+    real = training.train_step
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, correct = real(*args, **kwargs)
+        calls["n"] += 1
+        return (float("nan"), correct) if calls["n"] == 5 else (loss, correct)
+
+    monkeypatch.setattr(training, "train_step", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(TrainingError, match=r"loss became nan at step 5.*step-00000003"):
+        _run(out, small_corpus)
+    assert (out / "checkpoints" / "step-00000003" / "COMPLETE").is_file()
+    assert not (out / "model").exists()
+
+
+def test_corpus_too_small_for_one_batch(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("Hola mundo.\n\nAdiós mundo.\n" * 3)
+    with pytest.raises(CorpusError):
+        reproduce("beto", output_dir=tmp_path / "run", corpus=str(tiny), overrides=MICRO)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return env
+
+
+@pytest.mark.slow
+def test_sigterm_saves_at_a_step_boundary_and_resume_finishes(tmp_path: Path, small_corpus: Path) -> None:
+    out = tmp_path / "sig"
+    long = [o for o in MICRO if not o.startswith("training.phases")] + [
+        "training.phases=[{max_steps: 400, seq_len: 32, global_batch_size: 8}]", "training.save_every=1000"]
+    cmd = [sys.executable, "-m", "es_zoo", "reproduce", "beto", "--corpus", str(small_corpus),
+           "--output-dir", str(out), *long]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "logs" / "train.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "stop requested" in output and "--resume" in output
+    ckpts = list((out / "checkpoints").glob("step-*"))
+    assert len(ckpts) == 1 and (ckpts[0] / "COMPLETE").is_file()
+    stopped_at = int(ckpts[0].name.split("-")[1])
+    assert 3 <= stopped_at < 400
+    done = subprocess.run(cmd + ["--resume"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((out / "results.json").read_text())["training"]["steps"] == 400
+
+
+@pytest.mark.slow
+def test_two_processes_keep_the_global_batch_and_the_loss_curve(tmp_path: Path, small_corpus: Path) -> None:
+    single = tmp_path / "one"
+    _run(single, small_corpus, NO_DROPOUT)
+    two = tmp_path / "two"
+    # Exactly the documented command (accelerate 1.x alone would start one process; es-zoo starts two).
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    cmd = [accelerate, "launch", "--num_processes", "2", "--cpu", "-m", "es_zoo", "reproduce", "beto", "--corpus", str(small_corpus), "--output-dir", str(two),
+           *MICRO, *NO_DROPOUT]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads((two / "run_info.json").read_text())["processes"] == 2
+    one_rows = [json.loads(x) for x in (single / "logs" / "train.jsonl").read_text().splitlines()]
+    two_rows = [json.loads(x) for x in (two / "logs" / "train.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in one_rows] == [r["step"] for r in two_rows]
+    assert [r["tokens_seen"] for r in one_rows] == [r["tokens_seen"] for r in two_rows]
+    np.testing.assert_allclose([r["loss"] for r in two_rows], [r["loss"] for r in one_rows], rtol=1e-4, atol=1e-5)
+    a, b = _weights(single), _weights(two)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-3, atol=1e-5)
