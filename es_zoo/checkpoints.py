@@ -19,6 +19,7 @@ Layout of one checkpoint (written by ``accelerate``'s ``save_state`` plus ours):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -29,6 +30,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MARKER = "COMPLETE"
 STATE_FILE = "trainer_state.json"
+
+
+class _TiedWeightsNote(logging.Filter):
+    """BERT ties its decoder to the embeddings; safetensors stores the shared tensor once and
+    ``load_state`` re-ties it. accelerate warns about that on every save, which is expected here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Removed shared tensor" not in record.getMessage()
+
+
+logging.getLogger("accelerate.utils.other").addFilter(_TiedWeightsNote())
 
 
 def _name(step: int) -> str:

@@ -278,7 +278,7 @@ def _load_hub(name: str, cfg: "CorpusConfig"):
 
     streaming = True if cfg.streaming is None else cfg.streaming
     try:
-        ds = datasets.load_dataset(name, split=cfg.split, streaming=streaming)
+        ds = datasets.load_dataset(name, cfg.config_name, split=cfg.split, streaming=streaming)
     except Exception as exc:  # offline, unreachable, no such repo, gated, no such split: all reported
         reason = f"{type(exc).__name__}: {exc}".strip()
         raise CorpusError(
@@ -286,7 +286,8 @@ def _load_hub(name: str, cfg: "CorpusConfig"):
             f"Hub dataset (split '{cfg.split}'): {reason}. Check the id, the network and "
             f"HF_HUB_OFFLINE / HF_DATASETS_OFFLINE. {_HOW_TO_LOCAL}"
         ) from None
-    where = f"Hub dataset {name} (split '{cfg.split}')"
+    config = f", config '{cfg.config_name}'" if cfg.config_name else ""
+    where = f"Hub dataset {name} (split '{cfg.split}'{config})"
     columns = getattr(ds, "column_names", None)  # None when a stream does not declare its features
     if columns is not None:
         _check_column(list(columns), cfg.text_field, where)

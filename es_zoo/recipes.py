@@ -117,6 +117,7 @@ class CorpusConfig:
     source: str = "embedded"
     text_field: str = "text"  # JSONL/parquet/arrow/Hub column holding the text
     split: str = "train"  # Hub/local dataset split
+    config_name: Optional[str] = None  # Hub dataset configuration, e.g. "20231101.es" for wikimedia/wikipedia
     heldout_fraction: float = 0.01  # documents kept for evaluation (the embedded corpus has its own)
     dedup: bool = False  # drop exact duplicate documents (after cleaning)
     min_chars: int = 1  # drop documents shorter than this after cleaning
@@ -136,6 +137,7 @@ class Phase:
     seq_len: int
     global_batch_size: int  # sequences per optimizer step, over all processes
     max_predictions: Optional[int] = None  # override of objective.max_predictions for this phase
+    micro_batch_size: Optional[int] = None  # override of training.micro_batch_size for this phase
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.seq_len < 8 or self.global_batch_size < 1:
@@ -170,10 +172,10 @@ class TrainingConfig:
         if self.micro_batch_size < 1:
             raise ValueError("micro_batch_size must be >= 1")
         for i, ph in enumerate(self.phases):
-            if ph.global_batch_size % self.micro_batch_size:
+            if ph.global_batch_size % self.micro_batch(i):
                 raise ValueError(
                     f"phases[{i}].global_batch_size ({ph.global_batch_size}) must be a multiple of "
-                    f"micro_batch_size ({self.micro_batch_size})"
+                    f"micro_batch_size ({self.micro_batch(i)})"
                 )
         if self.warmup_steps < 0 or self.warmup_steps > self.total_steps:
             raise ValueError(f"warmup_steps must be in [0, total steps = {self.total_steps}]")
@@ -183,6 +185,10 @@ class TrainingConfig:
             raise ValueError("keep_checkpoints must be >= 1")
         if self.log_every < 1 or self.save_every < 1:
             raise ValueError("log_every and save_every must be >= 1")
+
+    def micro_batch(self, phase: int) -> int:
+        """Sequences per process per forward pass in ``phase``."""
+        return self.phases[phase].micro_batch_size or self.micro_batch_size
 
     @property
     def total_steps(self) -> int:

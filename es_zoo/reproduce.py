@@ -277,6 +277,8 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)  # safetensors
     tokenizer.save_pretrained(tmp)
+    if (run_dir / "tokenizer" / "vocab.txt").is_file() and not (tmp / "vocab.txt").is_file():
+        shutil.copyfile(run_dir / "tokenizer" / "vocab.txt", tmp / "vocab.txt")  # BETO ships a vocab.txt too
     shutil.copyfile(run_dir / "recipe.yaml", tmp / "recipe.yaml")
     if (run_dir / "loss_curve.png").is_file():
         shutil.copyfile(run_dir / "loss_curve.png", tmp / "loss_curve.png")

@@ -445,6 +445,8 @@ def wordpiece_tables(tokenizer) -> tuple[np.ndarray, np.ndarray]:
             continue
         is_special[i] = i in special_ids or token in special_tokens or bool(_UNUSED.match(token))
         is_continuation[i] = token.startswith(_CONTINUATION) and not is_special[i]
+    if tokenizer.unk_token_id is not None and 0 <= tokenizer.unk_token_id < size:
+        is_special[tokenizer.unk_token_id] = False
     return is_special, is_continuation
 
 

@@ -110,17 +110,17 @@ class BatchMaker:
             EpochSampler(len(pk), p.global_batch_size, t.seed, i)
             for i, (pk, p) in enumerate(zip(self.packed, t.phases))
         ]
-        for p in t.phases:
-            per_step = t.micro_batch_size * world
+        for i, p in enumerate(t.phases):
+            per_step = t.micro_batch(i) * world
             if p.global_batch_size % per_step:
                 raise TrainingError(
-                    f"global_batch_size {p.global_batch_size} is not a multiple of micro_batch_size "
-                    f"{t.micro_batch_size} x {world} processes"
+                    f"phases[{i}].global_batch_size {p.global_batch_size} is not a multiple of "
+                    f"micro_batch_size {t.micro_batch(i)} x {world} processes"
                 )
 
     def accumulation(self, phase: int) -> int:
         t = self.cfg.training
-        return t.phases[phase].global_batch_size // (t.micro_batch_size * self.world)
+        return t.phases[phase].global_batch_size // (t.micro_batch(phase) * self.world)
 
     def __call__(self, step: int) -> StepBatch:
         t, obj = self.cfg.training, self.cfg.objective
@@ -137,7 +137,7 @@ class BatchMaker:
             mask_replace_prob=obj.mask_replace_prob, random_replace_prob=obj.random_replace_prob,
             whole_word=obj.whole_word,
         )
-        mb, length = t.micro_batch_size, seqs.shape[1]
+        mb, length = t.micro_batch(phase), seqs.shape[1]
         micro = []
         for a in range(self.accumulation(phase)):
             lo = (a * self.world + self.rank) * mb

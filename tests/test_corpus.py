@@ -345,8 +345,8 @@ def test_hub_id_is_streamed_by_default(monkeypatch):
 
     calls = []
 
-    def fake_load_dataset(name, **kwargs):
-        calls.append((name, kwargs))
+    def fake_load_dataset(name, config_name=None, **kwargs):
+        calls.append((name, config_name, kwargs))
         # A generator-backed stream declares no columns, like many streamed Hub datasets; it is also
         # far quicker to make here than Dataset.to_iterable_dataset(), which imports torch.
         return datasets.IterableDataset.from_generator(lambda: iter([{"text": "Uno."}, {"text": "Dos."}]))
@@ -354,10 +354,12 @@ def test_hub_id_is_streamed_by_default(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     corpus = open_corpus(CorpusConfig(source="org/corpus", split="validation", heldout_fraction=0.0))
     assert list(corpus.documents("train")) == ["Uno.", "Dos."]
-    assert calls == [("org/corpus", {"split": "validation", "streaming": True})]
+    assert calls == [("org/corpus", None, {"split": "validation", "streaming": True})]
     assert "org/corpus" in corpus.source_description
     open_corpus(CorpusConfig(source="org/corpus", streaming=False))
-    assert calls[-1][1]["streaming"] is False
+    assert calls[-1][2]["streaming"] is False
+    open_corpus(CorpusConfig(source="wikimedia/wikipedia", config_name="20231101.es"))
+    assert calls[-1][:2] == ("wikimedia/wikipedia", "20231101.es")
 
 
 def test_importing_the_module_stays_light():
