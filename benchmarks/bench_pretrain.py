@@ -382,7 +382,8 @@ def profile(prep: Prepared, args) -> str:
 
     cfg = recipe(prep)
     make = BatchMaker(cfg, prep.data, 0, 1)
-    batches = [make(s) for s in range(8)]
+    total = args.warmup + args.steps
+    batches = [make(s % total) for s in range(8)]
     acc = Accelerator(cpu=True)
     wrapped = SparseMLM(fresh_model(prep))
     opt = build_optimizer(wrapped, cfg.training)

@@ -140,6 +140,10 @@ def reproduce(
     cfg = load_recipe(recipe, preset=preset, overrides=overrides, max_steps=max_steps)
     run_dir = Path(output_dir or Path("runs") / f"{cfg.recipe}-{cfg.preset}")
     decision = check_run_dir(run_dir, cfg, resume, overwrite)
+    if decision != "resume" or not (run_dir / "data" / "heldout.bin.json").is_file():
+        from es_zoo.corpus import open_corpus
+
+        open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
 
     from accelerate import Accelerator
 

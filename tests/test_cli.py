@@ -76,3 +76,38 @@ def test_reproduce_rejects_bad_override_before_doing_anything(tmp_path: Path) ->
     assert not out.exists()
     r = run("reproduce", "beto", "--output-dir", str(out), "model.layers=3")
     assert r.exit_code == 1 and "unknown key" in r.output and not out.exists()
+
+
+def _reproduce_cli(*args: str):
+    from tests.conftest import MICRO
+
+    return run("reproduce", "beto", *args, *MICRO)
+
+
+def _one_clear_error(r, *needles: str) -> None:
+    assert r.exit_code != 0
+    assert "Traceback" not in r.output and r.output.startswith("error: ") and r.output.count("error: ") == 1
+    for n in needles:
+        assert n in r.output, r.output
+
+
+def test_bad_inputs_give_one_clear_message(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _one_clear_error(_reproduce_cli("--corpus", str(tmp_path / "missing.jsonl"), "--output-dir", str(out)),
+                     "missing.jsonl")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    _one_clear_error(_reproduce_cli("--corpus", str(empty), "--output-dir", str(out)), "empty.txt")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "Hola."}\nnot json\n')
+    _one_clear_error(_reproduce_cli("--corpus", str(bad), "--output-dir", str(tmp_path / "r2")), "bad.jsonl:2")
+    small = tmp_path / "small.txt"
+    small.write_text("Hola, ¿qué tal?\n\nMuy bien.\n")
+    _one_clear_error(_reproduce_cli("--corpus", str(small), "--output-dir", str(tmp_path / "r3")))
+    _one_clear_error(_reproduce_cli("--corpus", "nadie/no-existe", "--output-dir", str(tmp_path / "r4")),
+                     "nadie/no-existe", "local")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("mine")
+    _one_clear_error(_reproduce_cli("--output-dir", str(notes)), "not an es-zoo run folder")
+    assert (notes / "a.txt").read_text() == "mine"
