@@ -21,10 +21,10 @@ Rounds run the rows in a rotating order (the machine is shared, so interleaving 
 over all rows); the table shows the median tokens/s over rounds and the range. A breakdown then
 times the pieces of one step on one batch, and `--profile` lists where an es-zoo step spends its time.
 
-Run from the repository root (offline; about 8 minutes on a 2-core CPU with the defaults)::
+Run from the repository root (offline; about 10 minutes on a 2-core CPU with the defaults)::
 
-    python benchmarks/bench_pretrain.py                  # --steps 30 --warmup 5 --batch-size 32 --rounds 2
-    python benchmarks/bench_pretrain.py --rows es-zoo,trainer --rounds 3 --profile
+    python benchmarks/bench_pretrain.py                  # --steps 30 --warmup 5 --batch-size 32 --rounds 3
+    python benchmarks/bench_pretrain.py --rows es-zoo,trainer --rounds 5 --no-breakdown --profile
 
 Figures and the machine they came from are recorded in docs/performance.md.
 """
@@ -32,6 +32,8 @@ Figures and the machine they came from are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -170,7 +172,8 @@ def run_es_zoo(prep: Prepared, args, dense_head: bool = False) -> dict:
     if dense_head:
         training.SparseMLM = DenseHeadMLM
     try:
-        training.pretrain(cfg, model, prep.data, run_dir, accelerator)
+        with contextlib.redirect_stderr(io.StringIO()):  # pretrain()'s progress bar would bury the table
+            training.pretrain(cfg, model, prep.data, run_dir, accelerator)
     finally:
         training.SparseMLM = original
         accelerator.free_memory()
@@ -181,7 +184,7 @@ def run_es_zoo(prep: Prepared, args, dense_head: bool = False) -> dict:
               for s in range(args.warmup + 1, args.warmup + args.steps + 1)]
     return {
         "tokens_per_s": (end["tokens_seen"] - start["tokens_seen"]) / (end["elapsed_s"] - start["elapsed_s"]),
-        "step_s": step_s, "final_loss": end["loss"],
+        "step_s": step_s, "mean_loss": statistics.fmean(r["loss"] for r in log),
     }
 
 
@@ -207,7 +210,8 @@ def trainer_dataset(prep: Prepared, args, whole_word: bool):
         # The collator groups tokens into words by character offsets (a gap starts a new word).
         # Offsets with a gap before every token except a ## piece give WordPiece words, es-zoo's
         # definition, without re-tokenizing the text.
-        pieces = np.array([len(t) for t in prep.tokenizer.convert_ids_to_tokens(list(range(d.vocab_size)))])
+        tokens = prep.tokenizer.convert_ids_to_tokens(list(range(d.vocab_size)))
+        pieces = np.array([len(t) for t in tokens])
         gap = np.where(d.is_continuation[rows], 0, 1)
         length = np.where(d.is_continuation[rows], pieces[rows] - 2, pieces[rows])
         end = np.cumsum(gap + length, axis=1)
@@ -219,7 +223,8 @@ def trainer_dataset(prep: Prepared, args, whole_word: bool):
 
 def run_trainer(prep: Prepared, args, whole_word: bool = False, sparse_head: bool = False) -> dict:
     import torch.nn.functional as F
-    from transformers import DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments
+    from transformers import (DataCollatorForLanguageModeling, PrinterCallback, Trainer, TrainerCallback,
+                              TrainingArguments)
 
     cfg = recipe(prep)
     t = cfg.training
@@ -228,7 +233,8 @@ def run_trainer(prep: Prepared, args, whole_word: bool = False, sparse_head: boo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # whole-word masking warns that it turns random replacement off
         collator = DataCollatorForLanguageModeling(
-            prep.tokenizer, mlm=True, mlm_probability=cfg.objective.mlm_probability, whole_word_mask=whole_word,
+            prep.tokenizer, mlm=True, mlm_probability=cfg.objective.mlm_probability,
+            whole_word_mask=whole_word,
         )
     targs = TrainingArguments(
         output_dir=tempfile.mkdtemp(prefix="trainer-", dir=prep.workdir),
@@ -265,6 +271,7 @@ def run_trainer(prep: Prepared, args, whole_word: bool = False, sparse_head: boo
     clock = StepClock()
     cls = SparseHeadTrainer if sparse_head else Trainer
     trainer = cls(model=model, args=targs, train_dataset=dataset, data_collator=collator, callbacks=[clock])
+    trainer.remove_callback(PrinterCallback)  # it prints the end-of-training metrics dict
     out = trainer.train()
     times = clock.times
     w, n = args.warmup, args.steps
@@ -272,7 +279,7 @@ def run_trainer(prep: Prepared, args, whole_word: bool = False, sparse_head: boo
     del trainer
     return {
         "tokens_per_s": n * args.batch_size * SEQ_LEN / (times[w + n] - times[w]),
-        "step_s": list(np.diff(times[w:])), "final_loss": out.training_loss,
+        "step_s": list(np.diff(times[w:])), "mean_loss": out.training_loss,  # over all steps, like es-zoo's
     }
 
 
@@ -336,6 +343,13 @@ def breakdown(prep: Prepared, args) -> list[tuple[str, float]]:
         loss, _ = sparse(mb.input_ids, mb.flat_positions, mb.labels, attention_mask=mask)
         loss.backward()
 
+    def fb_sparse_no_dropout():
+        sparse.eval()  # dropout off, everything else as in training
+        try:
+            fb_sparse()
+        finally:
+            sparse.train()
+
     def fb_dense(mask=None):
         model.zero_grad(set_to_none=True)
         model(input_ids=mb.input_ids, attention_mask=mask, labels=dense_labels).loss.backward()
@@ -362,6 +376,7 @@ def breakdown(prep: Prepared, args) -> list[tuple[str, float]]:
         "forward, dense head (BertForMaskedLM labels=)": lambda: fwd_only(True),
         "forward+backward, sparse head, no attention mask (es-zoo)": fb_sparse,
         "forward+backward, sparse head, all-ones attention mask": lambda: fb_sparse(ones),
+        "forward+backward, sparse head, dropout off": fb_sparse_no_dropout,
         "forward+backward, dense head, no attention mask": fb_dense,
         "forward+backward, dense head, all-ones attention mask (Trainer)": lambda: fb_dense(ones),
     }
@@ -417,9 +432,11 @@ def machine() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     simd = "avx512" if "avx512f" in flags else ("avx2" if "avx2" in flags else "no avx2")
+    malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
     return (f"CPU: {model} ({simd}), nproc {usable}, torch threads {torch.get_num_threads()}, "
-            f"load average {os.getloadavg()[0]:.2f}\n"
-            f"python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
+            f"load average {os.getloadavg()[0]:.2f}, glibc malloc {malloc or 'defaults'}\n"
+            f"python {platform.python_version()}, torch {torch.__version__}, "
+            f"transformers {transformers.__version__}, "
             f"accelerate {version('accelerate')}, datasets {version('datasets')}, numpy {np.__version__}")
 
 
@@ -428,13 +445,14 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed optimizer steps before them")
     parser.add_argument("--batch-size", type=int, default=32, help="sequences of 128 tokens per step")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of every row, in rotating order")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every row, in rotating order")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from {','.join(ROWS)}")
     parser.add_argument("--tokenizer-chars", type=int, default=2_000_000,
                         help="characters of the corpus the WordPiece vocabulary is trained on")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false")
     parser.add_argument("--breakdown-repeats", type=int, default=10)
-    parser.add_argument("--profile", action="store_true", help="also profile es-zoo train_step (torch.profiler)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile es-zoo train_step (torch.profiler)")
     parser.add_argument("--profile-rows", type=int, default=20)
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -455,7 +473,8 @@ def main(argv=None) -> None:
         prep = prepare(args, Path(tmp))
         d = prep.data
         print(f"data: {len(d.stream):,} training tokens, vocabulary {d.vocab_size}, sequences of {SEQ_LEN}, "
-              f"batch {args.batch_size} ({args.batch_size * SEQ_LEN:,} tokens/step); prepared in {prep.prep_s:.0f}s")
+              f"batch {args.batch_size} ({args.batch_size * SEQ_LEN:,} tokens/step); "
+              f"prepared in {prep.prep_s:.0f}s")
         print(f"each run: {args.warmup} warm-up + {args.steps} timed optimizer steps; {args.rounds} rounds\n")
 
         results = {r: [] for r in rows}
@@ -466,7 +485,7 @@ def main(argv=None) -> None:
                 results[r].append(res)
                 print(f"  round {rnd + 1} {r:<15} {res['tokens_per_s']:8,.0f} tokens/s  "
                       f"median step {statistics.median(res['step_s']) * 1e3:6.0f} ms  "
-                      f"loss {res['final_loss']:.3f}", flush=True)
+                      f"mean loss {res['mean_loss']:.3f}", flush=True)
 
         base = ("trainer" if "trainer" in rows else None)
         base_tps = statistics.median(x["tokens_per_s"] for x in results[base]) if base else None
@@ -482,10 +501,16 @@ def main(argv=None) -> None:
             ratio = med / base_tps if base_tps else float("nan")
             table.append({"row": r, "method": ROWS[r], "tokens_per_s": med, "min": min(tps), "max": max(tps),
                           "median_step_ms": step * 1e3, "ratio": ratio})
-            print(f"{ROWS[r]:<56} {med:9,.0f} {min(tps):7,.0f}-{max(tps):<7,.0f} {step * 1e3:8.0f} {ratio:9.2f}x")
+            shown = f"{ratio:9.2f}x" if base_tps else f"{'-':>10}"
+            print(f"{ROWS[r]:<56} {med:9,.0f} {min(tps):7,.0f}-{max(tps):<7,.0f} {step * 1e3:8.0f} {shown}")
+        paired = []
         if base_tps and "es-zoo" in rows:
             es = statistics.median(x["tokens_per_s"] for x in results["es-zoo"])
-            print(f"\nes-zoo / Trainer: {es / base_tps:.2f}x (median of {args.rounds} rounds)")
+            # Within a round the two rows ran minutes apart at most, so the per-round ratio sees
+            # less of the machine's drift than the ratio of medians.
+            paired = [e["tokens_per_s"] / b["tokens_per_s"] for e, b in zip(results["es-zoo"], results[base])]
+            print(f"\nes-zoo / Trainer: {es / base_tps:.2f}x (medians of {args.rounds} rounds); per round: "
+                  + ", ".join(f"{p:.2f}x" for p in paired))
 
         pieces = []
         if args.breakdown:
@@ -499,8 +524,10 @@ def main(argv=None) -> None:
             print(profile(prep, args))
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
         if args.json:
-            Path(args.json).write_text(json.dumps({"machine": machine(), "args": vars(args), "table": table,
-                                                   "breakdown_ms": dict(pieces)}, indent=2))
+            Path(args.json).write_text(json.dumps({
+                "machine": machine(), "args": vars(args), "table": table,
+                "es_zoo_over_trainer_per_round": paired, "breakdown_ms": dict(pieces),
+            }, indent=2))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
     c = cfg.config
     data = ModelCardData(
         language="es",
-        license=(rec.license if rec and rec.license else None),
+        license=None,  # the weights are the user's to license; never copied from the reproduced model
         library_name="transformers",
         pipeline_tag="fill-mask",
         tags=["es-zoo", cfg.recipe, "masked-lm", "spanish"],
@@ -77,6 +77,7 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         model_summary=f"A Spanish BERT masked language model. {c.description}",
         recipe=cfg.recipe, preset=cfg.preset, reproduces=cfg.reproduces,
         reproduces_hub_id=rec.hub_id if rec else None,
+        reproduces_license=rec.license if rec else None,
         repo_id_or_path=repo_id or "PATH_TO_THIS_FOLDER",
         heldout=results["heldout"], training=results["training"],
         published=[dataclasses.asdict(s) for s in rec.scores] if rec else [],
