@@ -1,10 +1,11 @@
 """Pretraining throughput on CPU: the es-zoo loop against transformers' Trainer, side by side.
 
-Both sides train the same tiny BETO (the `beto` recipe's `tiny` preset: 3 layers x 192 hidden x 3
-heads, feed-forward 768, an 8k WordPiece vocabulary trained here on the embedded ELTeC corpus) from
-the same initial weights (same seed, same `build_bert_mlm`), on 128-token `[CLS] ... [SEP]` sequences
-packed from the same token stream, with the same batch, learning-rate schedule, AdamW settings,
-gradient clipping and fp32 on the CPU. Rows:
+Both sides train the same tiny BETO (the `beto` recipe's `tiny` preset, read once at the start;
+`--set KEY=VALUE` changes it for both, e.g. `--set model.hidden_size=192`), with an 8k WordPiece
+vocabulary trained here on the embedded ELTeC corpus, from the same initial weights (same seed, same
+`build_bert_mlm`), on 128-token `[CLS] ... [SEP]` sequences packed from the same token stream, with
+the same batch (the preset's unless `--batch-size`), learning-rate schedule, AdamW settings, gradient
+clipping and fp32 on the CPU. Rows:
 
 - es-zoo: `es_zoo.training.pretrain` itself (a one-phase recipe override), tokens/s read back from
   the run's `logs/train.jsonl` (logged every step, so the warm-up steps are left out exactly);
@@ -21,10 +22,10 @@ Rounds run the rows in a rotating order (the machine is shared, so interleaving 
 over all rows); the table shows the median tokens/s over rounds and the range. A breakdown then
 times the pieces of one step on one batch, and `--profile` lists where an es-zoo step spends its time.
 
-Run from the repository root (offline; about 10 minutes on a 2-core CPU with the defaults)::
+Run from the repository root (offline; 5-10 minutes on a 2-core CPU with the defaults)::
 
-    python benchmarks/bench_pretrain.py                  # --steps 30 --warmup 5 --batch-size 32 --rounds 3
-    python benchmarks/bench_pretrain.py --rows es-zoo,trainer --rounds 5 --no-breakdown --profile
+    python benchmarks/bench_pretrain.py                  # --steps 50 --warmup 5 --rounds 3
+    python benchmarks/bench_pretrain.py --batch-size 32 --rows es-zoo,trainer --rounds 5 --profile
 
 Figures and the machine they came from are recorded in docs/performance.md.
 """
@@ -68,7 +69,7 @@ ROWS = {
 
 @dataclass
 class Prepared:
-    cfg_overrides: list[str]
+    cfg: object  # the resolved recipe every row uses (read once: an edit of the file mid-run changes nothing)
     tokenizer: object
     data: object  # es_zoo.training.MLMData
     workdir: Path
@@ -92,7 +93,9 @@ def prepare(args, workdir: Path) -> Prepared:
     from es_zoo.training import MLMData
 
     t0 = time.perf_counter()
-    cfg = load_recipe("beto", "tiny")
+    cfg = load_recipe("beto", "tiny", overrides=args.set)
+    if args.batch_size is None:
+        args.batch_size = cfg.training.phases[0].global_batch_size
     corpus = open_corpus(cfg.corpus)
     tc = cfg.tokenizer
     tok = train_wordpiece(
@@ -119,13 +122,12 @@ def prepare(args, workdir: Path) -> Prepared:
         f"training.save_every={total}",  # the one checkpoint comes after the last timed step
         "training.keep_checkpoints=1",
     ]
-    return Prepared(overrides, tok, data, workdir, time.perf_counter() - t0)
+    cfg = load_recipe("beto", "tiny", overrides=list(args.set) + overrides)
+    return Prepared(cfg, tok, data, workdir, time.perf_counter() - t0)
 
 
 def recipe(prep: Prepared):
-    from es_zoo.recipes import load_recipe
-
-    return load_recipe("beto", "tiny", overrides=prep.cfg_overrides)
+    return prep.cfg
 
 
 def fresh_model(prep: Prepared):
@@ -442,9 +444,12 @@ def machine() -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per run")
+    parser.add_argument("--steps", type=int, default=50, help="timed optimizer steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed optimizer steps before them")
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences of 128 tokens per step")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="sequences of 128 tokens per step (default: the preset's first phase)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override of the tiny preset for every row, e.g. model.hidden_size=192")
     parser.add_argument("--rounds", type=int, default=3, help="runs of every row, in rotating order")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from {','.join(ROWS)}")
     parser.add_argument("--tokenizer-chars", type=int, default=2_000_000,
@@ -471,7 +476,11 @@ def main(argv=None) -> None:
     print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-pretrain-") as tmp:
         prep = prepare(args, Path(tmp))
-        d = prep.data
+        d, m, t = prep.data, prep.cfg.model, prep.cfg.training
+        print(f"model: {m.num_hidden_layers} layers x {m.hidden_size} hidden x {m.num_attention_heads} heads, "
+              f"feed-forward {m.intermediate_size}, dropout {m.hidden_dropout_prob}/"
+              f"{m.attention_probs_dropout_prob}; lr {t.learning_rate}, AdamW betas ({t.adam_beta1}, "
+              f"{t.adam_beta2}); recipe overrides {args.set or 'none'}")
         print(f"data: {len(d.stream):,} training tokens, vocabulary {d.vocab_size}, sequences of {SEQ_LEN}, "
               f"batch {args.batch_size} ({args.batch_size * SEQ_LEN:,} tokens/step); "
               f"prepared in {prep.prep_s:.0f}s")

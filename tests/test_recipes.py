@@ -64,7 +64,7 @@ def test_cross_field_rules_fail_at_load(tmp_path: Path) -> None:
     p = _write(tmp_path, lambda d: d["presets"]["tiny"]["model"].update(num_attention_heads=3))
     with pytest.raises(RecipeError, match="divisible by num_attention_heads"):
         load_recipe_file(p)
-    p = _write(tmp_path, lambda d: d["presets"]["tiny"]["training"].update(micro_batch_size=5))
+    p = _write(tmp_path, lambda d: d["presets"]["tiny"]["training"]["phases"][0].update(micro_batch_size=5))
     with pytest.raises(RecipeError, match="multiple of micro_batch_size"):
         load_recipe_file(p)
 
