@@ -44,17 +44,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128, help="sequences per step (one micro-batch)")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--max-chars", type=int, default=None, help="train the tokenizer on this much text only")
     args = ap.parse_args()
 
     from accelerate import Accelerator
 
     from es_zoo.corpus import open_corpus
     from es_zoo.modeling import build_bert_mlm
-    from es_zoo.packing import PackedSequences
     from es_zoo.recipes import load_recipe
     from es_zoo.tokenization import tokenize_documents, train_wordpiece, wordpiece_tables
-    from es_zoo.training import BatchMaker, MLMData, build_optimizer, train_step
     from es_zoo.modeling import SparseMLM
+    from es_zoo.training import BatchMaker, MLMData, build_optimizer, train_step
 
     phase = (f"training.phases=[{{max_steps: {args.steps + args.warmup}, seq_len: {args.seq_len}, "
              f"global_batch_size: {args.batch}, micro_batch_size: {args.batch}, "
@@ -62,8 +62,11 @@ def main() -> None:
     cfg = load_recipe("beto", preset="paper", overrides=[phase, "training.warmup_steps=1"])
     corpus = open_corpus(cfg.corpus)
     t0 = time.perf_counter()
-    tok = train_wordpiece(corpus.documents("train"), vocab_size=cfg.tokenizer.vocab_size)
-    stream = np.concatenate([np.append(d, tok.sep_token_id) for d in tokenize_documents(tok, corpus.documents("train"))])
+    docs = list(corpus.documents("train"))
+    if args.max_chars:
+        docs = [d[: args.max_chars // len(docs)] for d in docs]
+    tok = train_wordpiece(docs, vocab_size=cfg.tokenizer.vocab_size)
+    stream = np.concatenate([np.append(d, tok.sep_token_id) for d in tokenize_documents(tok, docs)])
     print(f"tokenizer + tokens: {time.perf_counter() - t0:.1f}s, {len(stream):,} tokens, vocab {len(tok)}")
     is_special, is_cont = wordpiece_tables(tok)
     data = MLMData(stream=stream.astype(np.int32), is_special=is_special, is_continuation=is_cont,
@@ -122,7 +125,7 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        float(out.loss)  # the same host sync the es-zoo step has
+        out.loss.item()  # the same host sync the es-zoo step has
     torch.cuda.synchronize() if torch.cuda.is_available() else None
     dt = time.perf_counter() - t0
     tps_a = args.steps * args.batch * args.seq_len / dt
