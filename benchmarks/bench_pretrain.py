@@ -170,6 +170,8 @@ def run_es_zoo(prep: Prepared, args, dense_head: bool = False) -> dict:
     model = fresh_model(prep)
     accelerator = Accelerator(cpu=True)
     run_dir = Path(tempfile.mkdtemp(prefix="es-zoo-run-", dir=prep.workdir))
+    # pretrain() builds its loss module from the name es_zoo.training.SparseMLM; swapping that name
+    # for this one call gives the very same loop with the dense head.
     original = training.SparseMLM
     if dense_head:
         training.SparseMLM = DenseHeadMLM
