@@ -56,6 +56,10 @@ def _spawn_cpu_workers() -> bool:
     if not launched_by_accelerate_cpu or already_distributed:
         return False
     n = _requested_processes()
+    if n is None:
+        print("es-zoo: started by accelerate's CPU launcher, which runs one process; could not read its "
+              "--num_processes, so this runs as one process. For N CPU processes use: "
+              "ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m es_zoo ...", file=sys.stderr)
     if not n or n < 2:
         return False
     from torch.distributed.run import main as torchrun

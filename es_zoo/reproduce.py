@@ -184,22 +184,12 @@ def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> An
         shutil.rmtree(tmp, ignore_errors=True)
         accelerator.print(f"training the {cfg.tokenizer.kind} tokenizer on {corpus.source_description}")
         max_len = cfg.model.max_position_embeddings
-        build_tokenizer(cfg.tokenizer, lambda: _capped(corpus.documents("train"), cfg.tokenizer.max_training_chars),
-                        tmp, model_max_length=max_len)
+        build_tokenizer(cfg.tokenizer, lambda: corpus.documents("train"), tmp, model_max_length=max_len)
         (tmp / "COMPLETE").write_text("ok\n")
         shutil.rmtree(tok_dir, ignore_errors=True)
         os.replace(tmp, tok_dir)
     accelerator.wait_for_everyone()
     return AutoTokenizer.from_pretrained(tok_dir)
-
-
-def _capped(docs: Any, max_chars: int | None) -> Any:
-    seen = 0
-    for d in docs:
-        if max_chars is not None and seen >= max_chars:
-            return
-        seen += len(d)
-        yield d
 
 
 def _stage_tokens(cfg: ResolvedRecipe, run_dir: Path, tokenizer: Any, accelerator: Any) -> dict:
