@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,14 @@ def _from_pretrained(cls: Any, where: str, is_local: bool, revision: str | None 
     problem = _hub_probe(where, revision)
     if problem is not None:
         try:  # a copy already in the local Hugging Face cache still works without the network
-            return cls.from_pretrained(where, revision=revision, local_files_only=True, **kwargs)
+            loaded = cls.from_pretrained(where, revision=revision, local_files_only=True, **kwargs)
         except Exception:  # noqa: BLE001
             raise _unreachable(where, problem) from None
+        warnings.warn(
+            f"the Hugging Face Hub could not be reached for '{where}'; using the copy in the local cache, "
+            "which may be older than the Hub's", stacklevel=3,
+        )
+        return loaded
     try:
         return cls.from_pretrained(where, revision=revision, **kwargs)
     except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one clear message
