@@ -29,3 +29,8 @@ class RunDirError(EsZooError):
 
 class TrainingError(EsZooError):
     """Training cannot continue (for example a NaN loss); the last good checkpoint is intact."""
+
+
+class ObjectiveError(EsZooError):
+    """Input that a pretraining objective cannot corrupt (too short, or a tokenizer without the
+    special tokens the objective needs)."""
