@@ -31,6 +31,8 @@ def non_default_hyperparameters(config: PresetConfig) -> list[tuple[str, Any]]:
     rows = []
     for section in ("tokenizer", "model", "objective", "training"):
         obj = getattr(config, section)
+        if obj is None:
+            continue
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             if f.default is not dataclasses.MISSING and value == f.default:
@@ -51,6 +53,119 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+_BETO_BIB = """@inproceedings{CaneteCFP2020,
+  title     = {Spanish Pre-Trained BERT Model and Evaluation Data},
+  author    = {Ca{\\~n}ete, Jos{\\'e} and Chaperon, Gabriel and Fuentes, Rodrigo and Ho, Jou-Hui and Kang, Hojin and P{\\'e}rez, Jorge},
+  booktitle = {PML4DC at ICLR 2020},
+  year      = {2020}
+}"""
+_SEQ2SEQ_BIB = """@inproceedings{araujo-etal-2024-sequence,
+  title     = {Sequence-to-Sequence {S}panish Pre-trained Language Models},
+  author    = {Araujo, Vladimir and Trusca, Maria Mihaela and Tufi{\\~n}o, Rodrigo and Moens, Marie-Francine},
+  booktitle = {Proceedings of LREC-COLING 2024},
+  year      = {2024}
+}"""
+_BART_BIB = """@inproceedings{lewis-etal-2020-bart,
+  title     = {{BART}: Denoising Sequence-to-Sequence Pre-training for Natural Language Generation, Translation, and Comprehension},
+  author    = {Lewis, Mike and Liu, Yinhan and Goyal, Naman and Ghazvininejad, Marjan and Mohamed, Abdelrahman and Levy, Omer and Stoyanov, Veselin and Zettlemoyer, Luke},
+  booktitle = {Proceedings of ACL 2020},
+  year      = {2020}
+}"""
+_T5_BIB = """@article{raffel2020t5,
+  title   = {Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer},
+  author  = {Raffel, Colin and Shazeer, Noam and Roberts, Adam and Lee, Katherine and Narang, Sharan and Matena, Michael and Zhou, Yanqi and Li, Wei and Liu, Peter J.},
+  journal = {Journal of Machine Learning Research},
+  volume  = {21},
+  number  = {140},
+  year    = {2020}
+}"""
+_ROTHE_BIB = """@article{rothe-etal-2020-leveraging,
+  title   = {Leveraging Pre-trained Checkpoints for Sequence Generation Tasks},
+  author  = {Rothe, Sascha and Narayan, Shashi and Severyn, Aliaksei},
+  journal = {Transactions of the Association for Computational Linguistics},
+  volume  = {8},
+  year    = {2020}
+}"""
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}%"
+
+
+def _family_text(cfg: ResolvedRecipe, results: dict) -> dict:
+    """What differs between a masked LM card and an encoder-decoder card."""
+    c, arch, h = cfg.config, cfg.config.model.architecture, results["heldout"]
+    params = f"{results['training']['parameters']:,} parameters"
+    if arch == "bert":
+        return dict(
+            summary="A Spanish BERT masked language model.", pipeline="fill-mask", tags=["masked-lm"],
+            model_class="AutoModelForMaskedLM", usage_extra="",
+            architecture=f"BERT {c.model.num_hidden_layers} layers x {c.model.hidden_size} hidden x "
+                         f"{c.model.num_attention_heads} heads, {params}",
+            objective=f"whole-word masking, {c.objective.mlm_probability:.0%} of tokens, dynamic",
+            eval_intro=(f"Masked tokens chosen with whole-word masking (seed {h['seed']}) on {h['sequences']} "
+                        f"held-out sequences of {h['seq_len']} tokens ({h['masked_tokens']} masked tokens) that "
+                        "training never saw."),
+            eval_baseline_header="unigram baseline",
+            eval_rows=[("masked-token accuracy", _pct(h["masked_accuracy"]), _pct(h["unigram_accuracy"])),
+                       ("perplexity (masked tokens)", f"{h['perplexity']:.1f}", f"{h['unigram_perplexity']:.1f}")],
+            citations=[_BETO_BIB],
+        )
+    h0 = results.get("heldout_step0", {})
+    rows = [("loss (nats per target token)", f"{h['loss']:.3f}", f"{h0['loss']:.3f}" if h0 else "-"),
+            ("target-token accuracy (teacher forcing)", _pct(h["accuracy"]), _pct(h0["accuracy"]) if h0 else "-")]
+    if "span_accuracy" in h:
+        rows.append(("span accuracy (whole noise spans right)", _pct(h["span_accuracy"]),
+                     _pct(h0["span_accuracy"]) if h0 else "-"))
+    rows.append(("unigram baseline accuracy (same targets)", _pct(h["unigram_accuracy"]), ""))
+    o = c.objective
+    if arch == "t5":
+        m = c.model
+        objective = (f"T5 span corruption: {o.noise_density:.0%} of the tokens in spans of mean length "
+                     f"{o.mean_noise_span_length:g}, one sentinel per span")
+        architecture = (f"T5 v1.1 {m.num_layers}+{m.num_decoder_layers} layers x {m.d_model} (d_ff {m.d_ff}, "
+                        f"{m.feed_forward_proj}, {m.num_heads} heads), {params}")
+        what, cites = "span-corrupted", [_SEQ2SEQ_BIB, _T5_BIB]
+    else:
+        objective = (f"BART text infilling: {o.mask_ratio:.0%} of the words in Poisson({o.poisson_lambda:g}) spans, "
+                     f"each span one <mask> ({o.random_ratio:.0%} random token), sentence permutation "
+                     f"{o.permute_sentence_ratio:.0%}; the decoder reconstructs the original text")
+        if arch == "bart":
+            m = c.model
+            architecture = (f"BART {m.encoder_layers}+{m.decoder_layers} layers x {m.d_model} "
+                            f"({m.encoder_attention_heads} heads, FFN {m.encoder_ffn_dim}), {params}")
+            cites = [_SEQ2SEQ_BIB, _BART_BIB]
+        else:
+            enc = results.get("encoder", {})
+            kind = "BETOShare (encoder and decoder share their weights)" if c.model.share_weights else \
+                "BETO2BETO (separate encoder and decoder weights)"
+            architecture = f"{kind}, warm-started from {enc.get('requested', c.model.encoder)}; {params}"
+            objective = ("warm start" + (f", then a denoising adaptation: {objective}" if results["training"]["steps"] else
+                                         " only (no further training)"))
+            cites = [_SEQ2SEQ_BIB, _ROTHE_BIB, _BETO_BIB]
+        what = "noised (infilled and permuted)"
+    return dict(
+        summary="A Spanish encoder-decoder (sequence-to-sequence) model, pretrained only: fine-tune it for a task.",
+        pipeline="text2text-generation", tags=["seq2seq", arch],
+        model_class="AutoModelForSeq2SeqLM",
+        usage_extra=("inputs = tokenizer(\"El <mask> de la casa era blanco.\", return_tensors=\"pt\")\n"
+                     "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))")
+        if arch == "bart" else
+        ("inputs = tokenizer(\"El perro <extra_id_0> en el jardín.\", return_tensors=\"pt\")\n"
+         "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=16)[0]))") if arch == "t5" else
+        ("# generation settings (decoder start [CLS], end [SEP]) are in generation_config.json\n"
+         "inputs = tokenizer(\"La casa era blanca.\", return_tensors=\"pt\")\n"
+         "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))"),
+        architecture=architecture, objective=objective,
+        eval_intro=(f"{h['sequences']} held-out blocks (input length {h['seq_len']}) that training never saw, "
+                    f"{what} once with seed {h['seed']} and scored with teacher forcing on "
+                    f"{h['target_tokens']:,} target tokens; the same inputs scored by the model before training "
+                    "(step 0) for comparison."),
+        eval_baseline_header="step 0 (before training)",
+        eval_rows=rows, citations=cites,
+    )
+
+
 def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_id: str | None = None) -> None:
     """Render ``README.md`` for an exported model folder."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -59,37 +174,43 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
 
     rec = find_model(cfg.reproduces) if cfg.reproduces else None
     c = cfg.config
+    fam = _family_text(cfg, results)
     data = ModelCardData(
         language="es",
         license=None,  # the weights are the user's to license; never copied from the reproduced model
         library_name="transformers",
-        pipeline_tag="fill-mask",
-        tags=["es-zoo", cfg.recipe, "masked-lm", "spanish"],
+        pipeline_tag=fam["pipeline"],
+        tags=["es-zoo", cfg.recipe, *fam["tags"], "spanish"],
         base_model=None,
     )
     phases = ", ".join(
         f"{p.max_steps} steps x {p.global_batch_size} sequences of {p.seq_len}" for p in c.training.phases
-    )
+    ) or "no training steps"
+    if c.tokenizer is not None:
+        tokenizer = f"{c.tokenizer.kind}, {results['training']['vocab_size']:,} entries" + (
+            f", {'uncased' if c.tokenizer.lowercase else 'cased'}" if c.tokenizer.kind == "wordpiece" else "")
+    else:
+        tokenizer = f"the warm-start checkpoint's, {results['training']['vocab_size']:,} entries"
     card = ModelCard.from_template(
         data,
         template_path=str(model_cards_dir() / "model_card.md"),
         model_title=f"{cfg.recipe} ({cfg.preset} preset), trained with es-zoo",
-        model_summary=f"A Spanish BERT masked language model. {c.description}",
+        model_summary=f"{fam['summary']} {c.description}",
         recipe=cfg.recipe, preset=cfg.preset, reproduces=cfg.reproduces,
         reproduces_hub_id=rec.hub_id if rec else None,
         reproduces_license=rec.license if rec else None,
         repo_id_or_path=repo_id or "PATH_TO_THIS_FOLDER",
+        model_class=fam["model_class"], usage_extra=fam["usage_extra"],
+        eval_intro=fam["eval_intro"], eval_baseline_header=fam["eval_baseline_header"], eval_rows=fam["eval_rows"],
+        samples=results.get("samples", [])[:3],
         heldout=results["heldout"], training=results["training"],
         published=[dataclasses.asdict(s) for s in rec.scores] if rec else [],
         corpus=c.corpus.source + (" (ELTeC-spa novels shipped with es-zoo)" if c.corpus.source == "embedded" else ""),
-        tokenizer=f"{c.tokenizer.kind}, {results['training']['vocab_size']:,} entries, "
-                  f"{'uncased' if c.tokenizer.lowercase else 'cased'}",
-        architecture=f"BERT {c.model.num_hidden_layers} layers x {c.model.hidden_size} hidden x "
-                     f"{c.model.num_attention_heads} heads, {results['training']['parameters']:,} parameters",
-        objective=f"whole-word masking, {c.objective.mlm_probability:.0%} of tokens, dynamic",
-        schedule=f"{phases}; lr {c.training.learning_rate:g}, warmup {c.training.warmup_steps}, "
-                 f"{c.training.lr_schedule} decay",
+        tokenizer=tokenizer, architecture=fam["architecture"], objective=fam["objective"],
+        schedule=f"{phases}; {c.training.optimizer}, lr {c.training.learning_rate:g}, warmup "
+                 f"{c.training.warmup_steps}, {c.training.lr_schedule} decay",
         non_default=non_default_hyperparameters(c),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
+        citations=fam["citations"],
     )
     Path(path).write_text(str(card), encoding="utf-8")

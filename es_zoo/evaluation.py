@@ -85,3 +85,123 @@ def evaluate_mlm(
     }
     out.update(unigram_baseline(data.stream, labels, data.vocab_size))
     return out
+
+
+def evaluate_seq2seq(
+    model, data, objective, heldout_stream: np.ndarray, heldout_starts: np.ndarray | None, *, seq_len: int,
+    max_sequences: int = 256, batch_size: int = 32, seed: int = 1234,
+) -> dict:
+    """Held-out denoising (BART, BERT2BERT) or span-corruption (T5) scores of an encoder-decoder.
+
+    The held-out blocks are corrupted once with ``seed`` (the same noise for every model, so a model is
+    compared with its step-0 self on identical inputs) and scored with teacher forcing: loss and
+    perplexity per target token, token accuracy, the unigram baseline on the same targets, and for T5
+    the *span accuracy*: the share of noise spans whose every token is predicted right.
+    """
+    import torch
+
+    from es_zoo.modeling import Seq2SeqLoss
+    from es_zoo.seq2seq_batches import corrupt, packed_for, to_tensors
+
+    packed = packed_for(data, heldout_stream, seq_len, objective)
+    n = min(len(packed), max_sequences)
+    if n == 0:
+        raise CorpusError(
+            f"the held-out text gives no full block of {packed.seq_len} tokens: use a larger held-out part "
+            "(corpus.heldout_fraction) or a shorter evaluation.seq_len"
+        )
+    c = corrupt(data, objective, packed, heldout_starts, np.arange(n), np.random.default_rng(seed))
+    device = next(model.parameters()).device
+    scorer = Seq2SeqLoss(model)
+    was_training = model.training
+    model.eval()
+    loss_sum, correct_all = 0.0, []
+    with torch.inference_mode():
+        for lo in range(0, n, batch_size):
+            batch = {k: v.to(device) for k, v in to_tensors(c, slice(lo, lo + batch_size), data.pad_id,
+                                                               data.decoder_start_id).items()}
+            loss, correct = scorer.token_correct(**batch)
+            loss_sum += float(loss.sum())
+            correct_all.append(correct.cpu().numpy())
+    model.train(was_training)
+    correct = np.concatenate(correct_all)
+    valid = c.labels != -100
+    count = int(valid.sum())
+    out = {
+        "sequences": n, "seq_len": seq_len, "target_tokens": count, "seed": seed,
+        "loss": loss_sum / count, "perplexity": math.exp(min(loss_sum / count, 700.0)),
+        "accuracy": float(correct[valid].mean()),
+    }
+    if data.family == "t5":
+        out.update(_span_accuracy(c.labels, correct, data))
+    base = unigram_baseline(data.stream, c.labels[valid], len_vocab(model))
+    out["unigram_accuracy"], out["unigram_perplexity"] = base["unigram_accuracy"], base["unigram_perplexity"]
+    return out
+
+
+def len_vocab(model) -> int:
+    return int(model.get_output_embeddings().weight.shape[0])
+
+
+def _span_accuracy(labels: np.ndarray, correct: np.ndarray, data) -> dict:
+    """Share of T5 noise spans (the tokens after each sentinel in the target) predicted entirely right."""
+    low = data.sentinel_start - data.num_sentinels + 1
+    is_sentinel = (labels >= low) & (labels <= data.sentinel_start)
+    span = np.cumsum(is_sentinel, axis=1)  # 0 before the first sentinel, k inside span k
+    body = ~is_sentinel & (labels != data.eos_id) & (labels != -100) & (span > 0)
+    rows = np.broadcast_to(np.arange(labels.shape[0])[:, None], labels.shape)
+    key = rows[body] * (data.num_sentinels + 1) + span[body]
+    spans, inverse = np.unique(key, return_inverse=True)
+    wrong = np.bincount(inverse, weights=~correct[body], minlength=len(spans))
+    return {"spans": int(len(spans)), "span_accuracy": float((wrong == 0).mean()) if len(spans) else 0.0}
+
+
+def generation_samples(
+    model, tokenizer, data, objective, heldout_stream: np.ndarray, heldout_starts: np.ndarray | None, *,
+    seq_len: int, seed: int = 1234, count: int = 4, max_new_tokens: int = 48,
+) -> list[dict]:
+    """``generate`` (greedy) on a few corrupted held-out blocks: what the model writes, beside its input.
+
+    A trained model writes Spanish that follows its input (BART/BERT2BERT: the reconstructed text; T5:
+    sentinels followed by the missing spans); an untrained one repeats a constant token.
+    """
+    import torch
+
+    from es_zoo.seq2seq_batches import corrupt, packed_for, to_tensors
+
+    packed = packed_for(data, heldout_stream, seq_len, objective)
+    n = min(len(packed), count)
+    if n == 0:
+        return []
+    # Spread the samples over the held-out text rather than taking its first blocks.
+    picks = np.linspace(0, len(packed) - 1, n).astype(np.int64)
+    c = corrupt(data, objective, packed, heldout_starts, picks, np.random.default_rng(seed + 1))
+    batch = to_tensors(c, slice(0, n), data.pad_id, data.decoder_start_id)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+            max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+        )
+    samples = []
+    for i in range(n):
+        source = c.input_ids[i, : c.input_lengths[i]]
+        samples.append({
+            "input": tokenizer.decode(source[:160], skip_special_tokens=False),
+            "output": _decode_generated(tokenizer, out[i].tolist(), data),
+            "target": tokenizer.decode(c.labels[i][c.labels[i] != -100][:160], skip_special_tokens=False),
+        })
+    return samples
+
+
+def _decode_generated(tokenizer, ids: list[int], data) -> str:
+    """Generated ids as text: without the decoder start token and what follows the first end token.
+    T5's sentinels stay visible (they say which span the model is filling in)."""
+    if ids and ids[0] == data.decoder_start_id:
+        ids = ids[1:]
+    if data.eos_id in ids:
+        ids = ids[: ids.index(data.eos_id)]
+    if data.family == "t5":
+        return tokenizer.decode([i for i in ids if i != data.pad_id], skip_special_tokens=False)
+    return tokenizer.decode(ids, skip_special_tokens=True)

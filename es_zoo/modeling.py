@@ -1,4 +1,4 @@
-"""Build transformers models from a recipe, and the pretraining losses that run on them.
+"""Build or warm-start transformers models from a recipe, and the pretraining losses that run on them.
 
 The models are plain transformers classes (``BertForMaskedLM``), so a saved run loads with
 ``AutoModelForMaskedLM.from_pretrained``. What differs from ``model(**batch)`` is the loss: the MLM
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import BertForMaskedLM
 
-    from es_zoo.recipes import BertModelConfig
+    from es_zoo.recipes import BartModelConfig, BertModelConfig, T5ModelConfig
 
 
 def build_bert_mlm(cfg: "BertModelConfig", *, vocab_size: int, pad_token_id: int) -> "BertForMaskedLM":
@@ -65,3 +65,130 @@ class SparseMLM(torch.nn.Module):
 def count_parameters(model: "torch.nn.Module") -> int:
     """Unique parameters (tied weights counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoder-decoders: BART, T5, BERT2BERT
+# --------------------------------------------------------------------------------------------------
+
+
+def _fields(cfg: object) -> dict:
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k != "architecture"}
+
+
+def build_bart(cfg: "BartModelConfig", *, vocab_size: int, pad_token_id: int, bos_token_id: int,
+               eos_token_id: int) -> "torch.nn.Module":
+    """A freshly initialised ``BartForConditionalGeneration`` with BART's token conventions.
+
+    The decoder starts from ``</s>`` and must first produce ``<s>`` (fairseq's ``prev_output_tokens``),
+    which ``forced_bos_token_id`` enforces in ``generate``.
+    """
+    from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
+
+    config = BartConfig(
+        vocab_size=vocab_size, pad_token_id=pad_token_id, bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id, decoder_start_token_id=eos_token_id, forced_bos_token_id=bos_token_id,
+        forced_eos_token_id=eos_token_id, is_encoder_decoder=True, **_fields(cfg),
+    )
+    config.architectures = ["BartForConditionalGeneration"]
+    model = BartForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=eos_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id, forced_bos_token_id=bos_token_id, forced_eos_token_id=eos_token_id,
+    )
+    return model
+
+
+def build_t5(cfg: "T5ModelConfig", *, vocab_size: int, pad_token_id: int, eos_token_id: int) -> "torch.nn.Module":
+    """A freshly initialised ``T5ForConditionalGeneration`` (T5 v1.1 numbers from the recipe).
+
+    As in T5, the decoder starts from ``<pad>`` and generation stops at ``</s>``.
+    """
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    config = T5Config(
+        vocab_size=vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id,
+        decoder_start_token_id=pad_token_id, is_encoder_decoder=True, **_fields(cfg),
+    )
+    config.architectures = ["T5ForConditionalGeneration"]
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=pad_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+    )
+    return model
+
+
+def warm_start_bert2bert(encoder_dir: str, *, share_weights: bool, tokenizer: object) -> "torch.nn.Module":
+    """An ``EncoderDecoderModel`` whose encoder and decoder both start from the BERT in ``encoder_dir``.
+
+    ``share_weights`` ties the decoder to the encoder (BERTShare / BETOShare). The decoder gets a causal
+    mask and new cross-attention layers (randomly initialised, seeded by the caller). Generation
+    settings follow Rothe et al.: the decoder starts with ``[CLS]`` and stops at ``[SEP]``; they are in
+    both ``config`` and ``generation_config`` so ``generate`` works after ``save_pretrained`` and reload.
+    """
+    from transformers import AutoConfig, EncoderDecoderModel, GenerationConfig
+
+    from es_zoo.errors import EsZooError
+
+    config = AutoConfig.from_pretrained(encoder_dir)
+    if config.model_type != "bert":
+        raise EsZooError(
+            f"{encoder_dir} holds a '{config.model_type}' model, not a BERT: BETO2BETO/BETOShare warm-start "
+            "from a BERT checkpoint (a catalogue name such as beto-base-cased, or an `es-zoo reproduce beto` run)"
+        )
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    if None in (cls_id, sep_id, pad_id):
+        raise EsZooError(f"the tokenizer of {encoder_dir} lacks [CLS], [SEP] or [PAD]")
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+        encoder_dir, encoder_dir, tie_encoder_decoder=share_weights,
+    )
+    for cfg in (model.config, model.config.decoder):
+        cfg.decoder_start_token_id = cls_id
+        cfg.bos_token_id = cls_id
+        cfg.eos_token_id = sep_id
+        cfg.pad_token_id = pad_id
+    model.config.vocab_size = model.config.decoder.vocab_size
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=cls_id, bos_token_id=cls_id, eos_token_id=sep_id, pad_token_id=pad_id,
+    )
+    return model
+
+
+class Seq2SeqLoss(torch.nn.Module):
+    """Wraps an encoder-decoder so that ``forward`` returns the *summed* cross-entropy over the target
+    tokens (labels ``!= -100``) and the number predicted right (teacher forcing).
+
+    ``decoder_input_ids`` come from the batch (the labels shifted right behind the family's decoder
+    start token), so one wrapper serves BART, T5 and BERT2BERT. Summing lets the loop normalise by the
+    target tokens of the whole global batch, as for the masked LM.
+    """
+
+    def __init__(self, model: "torch.nn.Module") -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+        ).logits
+        valid = labels != -100
+        picked = logits[valid].float()
+        target = labels[valid]
+        loss_sum = F.cross_entropy(picked, target, reduction="sum")
+        correct = (picked.argmax(-1) == target).sum()
+        return loss_sum, correct
+
+    @torch.no_grad()
+    def token_correct(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      decoder_input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-position loss and correctness ``(B, T)`` (zero where labels are -100), for evaluation."""
+        logits = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+        ).logits.float()
+        safe = labels.clamp(min=0)
+        loss = F.cross_entropy(logits.transpose(1, 2), safe, reduction="none")
+        valid = labels != -100
+        return loss * valid, (logits.argmax(-1) == safe) & valid

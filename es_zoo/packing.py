@@ -27,28 +27,53 @@ import numpy as np
 from es_zoo.errors import CorpusError
 
 
-def write_token_file(documents: Iterable[np.ndarray], path: str | Path, separator_id: int) -> int:
+def write_token_file(documents: Iterable, path: str | Path, separator_id: int) -> int:
     """Append every document's ids and a separator to ``path`` (written atomically); returns the count.
 
     The file is raw little-endian int32 with a JSON sidecar (``path + '.json'``) holding the count and
     the number of documents, written last: a file without its sidecar is incomplete and rebuilt.
+    Documents may also be ``(ids, sentence_starts)`` pairs (what ``tokenize_documents(...,
+    with_sentences=True)`` yields): the flags then go to ``path + '.starts'`` (one byte per token, 1
+    where a sentence begins, 0 on separators), read back by :func:`read_sentence_starts`.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    flags_path = Path(str(path) + ".starts")
+    flags_tmp = flags_path.with_name(flags_path.name + ".tmp")
     count = docs = 0
     sep = np.array([separator_id], dtype="<i4")
+    zero = np.zeros(1, dtype=np.uint8)
+    flags_fh = None
     with open(tmp, "wb") as fh:
-        for ids in documents:
+        for item in documents:
+            ids, starts = item if isinstance(item, tuple) else (item, None)
             if len(ids) == 0:
                 continue
+            if starts is not None:
+                if len(starts) != len(ids):
+                    raise CorpusError(f"{path}: {len(starts)} sentence flags for {len(ids)} tokens")
+                if flags_fh is None:
+                    if count:
+                        raise CorpusError(f"{path}: sentence flags for some documents only")
+                    flags_fh = open(flags_tmp, "wb")
+                flags_fh.write(np.asarray(starts, dtype=np.uint8).tobytes())
+                flags_fh.write(zero.tobytes())
+            elif flags_fh is not None:
+                raise CorpusError(f"{path}: sentence flags for some documents only")
             fh.write(np.asarray(ids, dtype="<i4").tobytes())
             fh.write(sep.tobytes())
             count += len(ids) + 1
             docs += 1
         fh.flush()
         os.fsync(fh.fileno())
+    if flags_fh is not None:
+        flags_fh.flush()
+        os.fsync(flags_fh.fileno())
+        flags_fh.close()
+        os.replace(flags_tmp, flags_path)
     os.replace(tmp, path)
-    Path(str(path) + ".json").write_text(json.dumps({"tokens": count, "documents": docs}))
+    meta = {"tokens": count, "documents": docs, "sentence_starts": flags_fh is not None}
+    Path(str(path) + ".json").write_text(json.dumps(meta))
     return count
 
 
@@ -58,21 +83,44 @@ def read_token_file(path: str | Path) -> np.ndarray | None:
     meta = Path(str(path) + ".json")
     if not path.is_file() or not meta.is_file():
         return None
-    count = json.loads(meta.read_text())["tokens"]
+    info = json.loads(meta.read_text())
+    count = info["tokens"]
     if path.stat().st_size != 4 * count:
         return None
+    if info.get("sentence_starts"):
+        flags = Path(str(path) + ".starts")
+        if not flags.is_file() or flags.stat().st_size != count:
+            return None
     if count == 0:
         return np.zeros(0, dtype=np.int32)
     return np.memmap(path, dtype="<i4", mode="r", shape=(count,))
 
 
-class PackedSequences:
-    """Fixed-length ``[CLS] ... [SEP]`` sequences cut from a token stream (no padding)."""
+def read_sentence_starts(path: str | Path) -> np.ndarray | None:
+    """The sentence-start flags stored beside a token file (bool, memory-mapped), or None."""
+    flags = Path(str(path) + ".starts")
+    if read_token_file(path) is None or not flags.is_file():
+        return None
+    size = flags.stat().st_size
+    if size == 0:
+        return np.zeros(0, dtype=bool)
+    return np.memmap(flags, dtype=np.bool_, mode="r", shape=(size,))
 
-    def __init__(self, stream: np.ndarray, seq_len: int, cls_id: int, sep_id: int) -> None:
+
+class PackedSequences:
+    """Fixed-length sequences cut from a token stream (no padding).
+
+    With ``cls_id``/``sep_id`` every sequence is framed (BERT ``[CLS] ... [SEP]``, BART ``<s> ... </s>``)
+    around ``seq_len - 2`` stream tokens; with both None (T5's raw spans) it is ``seq_len`` stream tokens.
+    """
+
+    def __init__(self, stream: np.ndarray, seq_len: int, cls_id: int | None, sep_id: int | None) -> None:
+        if (cls_id is None) != (sep_id is None):
+            raise ValueError("cls_id and sep_id are both given or both None")
         self.stream = stream
         self.seq_len = seq_len
-        self.body = seq_len - 2
+        self.framed = cls_id is not None
+        self.body = seq_len - 2 if self.framed else seq_len
         self.cls_id = cls_id
         self.sep_id = sep_id
         self.num_sequences = len(stream) // self.body
@@ -82,12 +130,22 @@ class PackedSequences:
 
     def __getitem__(self, indices: np.ndarray) -> np.ndarray:
         """The sequences at ``indices`` as a ``(len(indices), seq_len)`` int64 array."""
-        indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((len(indices), self.seq_len), dtype=np.int64)
+        if not self.framed:
+            return self.aligned(self.stream, indices, 0).astype(np.int64, copy=False)
+        out = self.aligned(self.stream, indices, 0).astype(np.int64, copy=False)
         out[:, 0] = self.cls_id
         out[:, -1] = self.sep_id
+        return out
+
+    def aligned(self, array: np.ndarray, indices: np.ndarray, fill: int | bool) -> np.ndarray:
+        """The entries of ``array`` (aligned with the stream, e.g. sentence-start flags) at the
+        positions of the sequences at ``indices``; frame positions get ``fill``."""
+        indices = np.asarray(indices, dtype=np.int64)
         offsets = indices[:, None] * self.body + np.arange(self.body)[None, :]
-        out[:, 1:-1] = self.stream[offsets]
+        if not self.framed:
+            return np.asarray(array[offsets])
+        out = np.full((len(indices), self.seq_len), fill, dtype=array.dtype)
+        out[:, 1:-1] = array[offsets]
         return out
 
 

@@ -43,21 +43,37 @@ from es_zoo.resources import recipes_dir
 
 @dataclass
 class TokenizerConfig:
-    """How the tokenizer is made."""
+    """How the tokenizer is made.
 
-    kind: Literal["wordpiece"] = "wordpiece"  # BETO: WordPiece (BARTO/T5S kinds arrive with their recipes)
-    vocab_size: int = 31002  # total, special tokens included
-    lowercase: bool = False  # BETO-uncased lower-cases
-    strip_accents: bool = False  # BETO keeps accents in both variants
+    ``wordpiece`` is BETO's, ``byte_level_bpe`` BARTO's (BART's special tokens, ``<mask>`` last) and
+    ``sentencepiece_unigram`` T5S's (T5's layout, ``extra_ids`` sentinels at the top of the vocabulary).
+    """
+
+    kind: Literal["wordpiece", "byte_level_bpe", "sentencepiece_unigram"] = "wordpiece"
+    vocab_size: int = 31002  # total, special tokens (and sentinels) included
+    lowercase: bool = False  # WordPiece only: BETO-uncased lower-cases
+    strip_accents: bool = False  # WordPiece only: BETO keeps accents in both variants
     min_frequency: int = 2  # a merge/word must appear this often to enter the vocabulary
-    vocab_file: Optional[str] = None  # use this published vocabulary instead of training one
+    vocab_file: Optional[str] = None  # WordPiece only: use this published vocabulary instead of training one
     max_training_chars: Optional[int] = None  # cap on the text read for training (None: all)
+    extra_ids: int = 0  # SentencePiece only: T5's sentinels <extra_id_0..N-1> (100 in T5 and T5S)
 
     def __post_init__(self) -> None:
         if self.vocab_file is None and self.vocab_size < 100:
             raise ValueError(f"vocab_size must be at least 100, got {self.vocab_size}")
         if self.min_frequency < 1:
             raise ValueError("min_frequency must be >= 1")
+        if self.kind != "wordpiece":
+            for name in ("lowercase", "strip_accents"):
+                if getattr(self, name):
+                    raise ValueError(f"{name} applies to kind 'wordpiece' only, not '{self.kind}'")
+            if self.vocab_file is not None:
+                raise ValueError(f"vocab_file applies to kind 'wordpiece' only, not '{self.kind}'")
+        if self.kind == "sentencepiece_unigram":
+            if self.extra_ids < 1:
+                raise ValueError("kind 'sentencepiece_unigram' needs extra_ids >= 1 (T5 uses 100 sentinels)")
+        elif self.extra_ids:
+            raise ValueError(f"extra_ids applies to kind 'sentencepiece_unigram' only, not '{self.kind}'")
 
 
 @dataclass
@@ -89,6 +105,75 @@ class BertModelConfig:
 
 
 @dataclass
+class BartModelConfig:
+    """BART encoder-decoder numbers (names as in transformers' BartConfig)."""
+
+    architecture: Literal["bart"] = "bart"
+    d_model: int = 768
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    encoder_attention_heads: int = 12
+    decoder_attention_heads: int = 12
+    encoder_ffn_dim: int = 3072
+    decoder_ffn_dim: int = 3072
+    max_position_embeddings: int = 1024
+    activation_function: Literal["gelu", "relu", "gelu_new"] = "gelu"
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    init_std: float = 0.02
+    scale_embedding: bool = False
+
+    def __post_init__(self) -> None:
+        for heads in (self.encoder_attention_heads, self.decoder_attention_heads):
+            if self.d_model % heads:
+                raise ValueError(f"d_model ({self.d_model}) must be divisible by the attention heads ({heads})")
+        for name in ("dropout", "attention_dropout", "activation_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
+
+
+@dataclass
+class T5ModelConfig:
+    """T5 v1.1 numbers (names as in transformers' T5Config): gated-GELU, untied embeddings."""
+
+    architecture: Literal["t5"] = "t5"
+    d_model: int = 768
+    d_kv: int = 64
+    d_ff: int = 2048
+    num_layers: int = 12
+    num_decoder_layers: int = 12
+    num_heads: int = 12
+    feed_forward_proj: Literal["gated-gelu", "relu", "gated-relu", "gelu"] = "gated-gelu"
+    dropout_rate: float = 0.0  # T5 v1.1 turns dropout off in pretraining
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    tie_word_embeddings: bool = False  # T5 v1.1 unties the input and output embeddings
+    layer_norm_epsilon: float = 1e-6
+    initializer_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError("dropout_rate must be in [0, 1)")
+        if min(self.d_model, self.d_kv, self.d_ff, self.num_layers, self.num_decoder_layers, self.num_heads) < 1:
+            raise ValueError("model sizes must be >= 1")
+
+
+@dataclass
+class Bert2BertModelConfig:
+    """An ``EncoderDecoderModel`` warm-started from a BERT (Rothe et al., 2020) such as BETO."""
+
+    architecture: Literal["bert2bert"] = "bert2bert"
+    # Catalogue name, Hub id, local model folder, or an es-zoo run folder (its model/ is used).
+    encoder: str = "beto-base-cased"
+    share_weights: bool = False  # False: BETO2BETO (separate weights); True: BETOShare (tied)
+    # When ``encoder`` cannot be reached (offline, no such folder), reproduce this recipe/preset first
+    # and warm-start from its model; null: fail instead.
+    fallback_recipe: Optional[str] = "beto"
+    fallback_preset: str = "tiny"
+
+
+@dataclass
 class WholeWordMaskingConfig:
     """Google BERT's create_pretraining_data masking, re-drawn every time a sequence is seen."""
 
@@ -108,6 +193,40 @@ class WholeWordMaskingConfig:
             raise ValueError("replacement probabilities must be >= 0")
         if self.mask_replace_prob + self.random_replace_prob > 1.0 + 1e-9:
             raise ValueError("mask_replace_prob + random_replace_prob must be <= 1")
+
+
+@dataclass
+class DenoisingConfig:
+    """BART's text infilling + sentence permutation (fairseq DenoisingDataset, BART-large arguments)."""
+
+    kind: Literal["bart_denoising"] = "bart_denoising"
+    mask_ratio: float = 0.3  # share of the words inside masked spans
+    random_ratio: float = 0.1  # a span becomes a random token instead of <mask> with this probability
+    poisson_lambda: float = 3.5  # span lengths in words ~ Poisson(lambda), 0-length spans are insertions
+    permute_sentence_ratio: float = 1.0  # share of the sentences shuffled (1.0: all of them)
+    insert_ratio: float = 0.0  # extra random insertions (BART used none)
+
+    def __post_init__(self) -> None:
+        for name in ("mask_ratio", "random_ratio", "permute_sentence_ratio", "insert_ratio"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.poisson_lambda <= 0:
+            raise ValueError("poisson_lambda must be > 0")
+
+
+@dataclass
+class SpanCorruptionConfig:
+    """T5's span corruption (random_spans_noise_mask, sentinels counting down from <extra_id_0>)."""
+
+    kind: Literal["span_corruption"] = "span_corruption"
+    noise_density: float = 0.15
+    mean_noise_span_length: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.noise_density < 1.0:
+            raise ValueError("noise_density must be in (0, 1)")
+        if self.mean_noise_span_length < 1.0:
+            raise ValueError("mean_noise_span_length must be >= 1")
 
 
 @dataclass
@@ -134,6 +253,8 @@ class Phase:
     """A stretch of training at one sequence length and global batch size."""
 
     max_steps: int
+    # Tokens per training sequence: BERT [CLS] ... [SEP] and BART <s> ... </s> count the frame; for T5
+    # it is the encoder input length after corruption (</s> included), e.g. 512 from 568 raw tokens.
     seq_len: int
     global_batch_size: int  # sequences per optimizer step, over all processes
     max_predictions: Optional[int] = None  # override of objective.max_predictions for this phase
@@ -152,8 +273,11 @@ class TrainingConfig:
     micro_batch_size: int  # sequences per process per forward pass
     learning_rate: float
     warmup_steps: int
-    optimizer: Literal["adamw"] = "adamw"
+    # adamw_scale: AdamW whose step is scaled by each tensor's RMS, as nanoT5 trains T5 (lr 2e-2).
+    optimizer: Literal["adamw", "adamw_scale"] = "adamw"
     lr_schedule: Literal["linear", "cosine", "constant"] = "linear"  # after warmup
+    warmup_start_fraction: float = 0.0  # warmup starts at this share of learning_rate (nanoT5: 0.5)
+    min_learning_rate: float = 0.0  # where the cosine schedule ends (nanoT5: 1e-5)
     weight_decay: float = 0.01
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
@@ -167,8 +291,6 @@ class TrainingConfig:
     dataloader_workers: int = 0  # background processes building batches (0: in the main process)
 
     def __post_init__(self) -> None:
-        if not self.phases:
-            raise ValueError("at least one phase is required")
         if self.micro_batch_size < 1:
             raise ValueError("micro_batch_size must be >= 1")
         for i, ph in enumerate(self.phases):
@@ -181,6 +303,10 @@ class TrainingConfig:
             raise ValueError(f"warmup_steps must be in [0, total steps = {self.total_steps}]")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be > 0")
+        if not 0.0 <= self.warmup_start_fraction <= 1.0:
+            raise ValueError("warmup_start_fraction must be in [0, 1]")
+        if not 0.0 <= self.min_learning_rate <= self.learning_rate:
+            raise ValueError("min_learning_rate must be in [0, learning_rate]")
         if self.keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1")
         if self.log_every < 1 or self.save_every < 1:
@@ -210,9 +336,9 @@ class PresetConfig:
     """One complete, self-contained configuration."""
 
     description: str
-    tokenizer: TokenizerConfig
-    model: BertModelConfig
-    objective: WholeWordMaskingConfig
+    tokenizer: Optional[TokenizerConfig]  # null for bert2bert: the warm-start checkpoint brings its own
+    model: Union[BertModelConfig, BartModelConfig, T5ModelConfig, Bert2BertModelConfig]
+    objective: Union[WholeWordMaskingConfig, DenoisingConfig, SpanCorruptionConfig]
     corpus: CorpusConfig
     training: TrainingConfig
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -222,14 +348,42 @@ class PresetConfig:
     unknown: list[str] = field(default_factory=list)  # what the sources leave unknown
 
     def __post_init__(self) -> None:
-        longest = max(p.seq_len for p in self.training.phases)
-        if longest > self.model.max_position_embeddings:
+        arch = self.model.architecture
+        tokenizer, objective = _FAMILIES[arch]
+        have = self.tokenizer.kind if self.tokenizer is not None else None
+        if have != tokenizer:
+            want = f"tokenizer.kind '{tokenizer}'" if tokenizer else "no tokenizer section (tokenizer: null)"
+            why = " (the warm-start checkpoint brings its tokenizer)" if tokenizer is None else ""
+            raise ValueError(f"model.architecture '{arch}' needs {want}{why}, got {have!r}")
+        if self.objective.kind != objective:
+            raise ValueError(f"model.architecture '{arch}' needs objective.kind '{objective}', got '{self.objective.kind}'")
+        if not self.training.phases and arch != "bert2bert":
+            raise ValueError("training.phases: at least one phase is required")
+        if arch == "t5" and self.training.mixed_precision == "fp16":
             raise ValueError(
-                f"a phase uses seq_len {longest} but model.max_position_embeddings is "
-                f"{self.model.max_position_embeddings}"
+                "T5 must not train in fp16: its activations overflow and the loss becomes NaN (a known "
+                "T5 problem); use training.mixed_precision=bf16 (GPU/TPU) or no"
             )
-        if self.evaluation.seq_len > self.model.max_position_embeddings:
-            raise ValueError("evaluation.seq_len exceeds model.max_position_embeddings")
+        if any(p.max_predictions is not None for p in self.training.phases) and arch != "bert":
+            raise ValueError("training.phases[*].max_predictions applies to masked-LM (BERT) recipes only")
+        limit = getattr(self.model, "max_position_embeddings", None)
+        if limit is not None:
+            longest = max((p.seq_len for p in self.training.phases), default=0)
+            if longest > limit:
+                raise ValueError(
+                    f"a phase uses seq_len {longest} but model.max_position_embeddings is {limit}"
+                )
+            if self.evaluation.seq_len > limit:
+                raise ValueError("evaluation.seq_len exceeds model.max_position_embeddings")
+
+
+# architecture -> (tokenizer kind, objective kind): the combinations es-zoo knows how to train.
+_FAMILIES = {
+    "bert": ("wordpiece", "whole_word_masking"),
+    "bart": ("byte_level_bpe", "bart_denoising"),
+    "t5": ("sentencepiece_unigram", "span_corruption"),
+    "bert2bert": (None, "bart_denoising"),
+}
 
 
 @dataclass
@@ -307,6 +461,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        choices = [a for a in args if a is not type(None)]
+        if len(choices) > 1 and all(dataclasses.is_dataclass(a) for a in choices):
+            return _convert_tagged(choices, value, path)
         errors = []
         for arg in args:
             if arg is type(None):
@@ -353,6 +510,19 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is Any:
         return value
     raise TypeError(f"unsupported schema type {tp!r}")  # a bug in the schema, not in the recipe
+
+
+def _convert_tagged(choices: list, value: Any, path: str) -> Any:
+    """A union of dataclasses told apart by their first field (``kind`` or ``architecture``), a Literal."""
+    tag = dataclasses.fields(choices[0])[0].name
+    by_tag = {typing.get_args(typing.get_type_hints(c)[tag])[0]: c for c in choices}
+    if not isinstance(value, dict):
+        raise _Mismatch(path, f"expected a mapping with '{tag}', got {value!r}")
+    if tag not in value:
+        raise _Mismatch(f"{path}.{tag}", f"missing required key; expected one of {', '.join(map(repr, by_tag))}")
+    if value[tag] not in by_tag:
+        raise _Mismatch(f"{path}.{tag}", f"expected one of {', '.join(map(repr, by_tag))}, got {value[tag]!r}")
+    return _to_dataclass(by_tag[value[tag]], value, path)
 
 
 def _to_dataclass(cls: type, data: Any, path: str) -> Any:

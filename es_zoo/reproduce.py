@@ -8,13 +8,17 @@ folder layout is documented in docs/run-folder.md::
       run_info.json        es-zoo/torch/transformers versions, git revision, command, processes
       recipe.yaml          the resolved recipe (preset + overrides) this run used
       tokenizer/           the trained tokenizer (AutoTokenizer.from_pretrained loads it)
-      data/                the tokenized corpus (train.bin, heldout.bin + .json sidecars)
+      encoder.json         bert2bert only: which BETO the model was warm-started from, and how
+      beto/                bert2bert only: the tiny BETO reproduced first when the catalogue's is unreachable
+      data/                the tokenized corpus (train.bin, heldout.bin + .json sidecars; .starts:
+                           sentence-start flags for the BART-style objectives)
       checkpoints/step-*/  complete checkpoints (the newest kept ones)
       logs/train.jsonl     one line per logged step
       loss_curve.png       training loss against step
-      results.json         held-out scores, unigram baseline, training summary
-      model/               Hub-ready: model.safetensors, config.json, tokenizer files, README.md,
-                           recipe.yaml, loss_curve.png
+      initial_scores.json  held-out scores of the model before training (step 0), for comparison
+      results.json         held-out scores (and at step 0), unigram baseline, samples, training summary
+      model/               Hub-ready: model.safetensors, config.json, generation_config.json (encoder-
+                           decoders), tokenizer files, README.md, recipe.yaml, loss_curve.png
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
 def _clear_run(run_dir: Path) -> None:
     """Remove what an earlier es-zoo run wrote (only our own entries)."""
     for name in ("run_info.json", "recipe.yaml", "tokenizer", "data", "checkpoints", "logs",
-                 "loss_curve.png", "results.json", "model"):
+                 "loss_curve.png", "results.json", "model", "encoder.json", "initial_scores.json", "beto"):
         p = run_dir / name
         if p.is_dir():
             shutil.rmtree(p)
@@ -166,7 +170,7 @@ def reproduce(
 
     if cfg.model.architecture == "bert":
         return run_bert(cfg, run_dir, accelerator, resume=decision == "resume", interrupt_after=interrupt_after)
-    raise RunDirError(f"no reproduction pipeline for architecture '{cfg.model.architecture}'")
+    return run_seq2seq(cfg, run_dir, accelerator, resume=decision == "resume", interrupt_after=interrupt_after)
 
 
 def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> Any:
@@ -192,8 +196,13 @@ def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> An
     return AutoTokenizer.from_pretrained(tok_dir)
 
 
-def _stage_tokens(cfg: ResolvedRecipe, run_dir: Path, tokenizer: Any, accelerator: Any) -> dict:
-    """Tokenize the train and held-out documents once into flat token files."""
+def _stage_tokens(cfg: ResolvedRecipe, run_dir: Path, tokenizer: Any, accelerator: Any,
+                  with_sentences: bool = False) -> dict:
+    """Tokenize the train and held-out documents once into flat token files.
+
+    Documents are separated by ``[SEP]`` (BERT) or ``</s>`` (BART, T5). ``with_sentences`` also
+    stores where each sentence of the text begins (BART's sentence permutation needs it).
+    """
     from es_zoo.corpus import open_corpus
     from es_zoo.packing import read_token_file, write_token_file
     from es_zoo.tokenization import tokenize_documents
@@ -206,11 +215,19 @@ def _stage_tokens(cfg: ResolvedRecipe, run_dir: Path, tokenizer: Any, accelerato
             if read_token_file(data_dir / name) is None:
                 corpus = corpus or open_corpus(cfg.corpus)
                 accelerator.print(f"tokenizing the {split} split of {corpus.source_description}")
-                n = write_token_file(tokenize_documents(tokenizer, corpus.documents(split)), data_dir / name,
-                                     tokenizer.sep_token_id)
+                separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+                kwargs = {"with_sentences": True} if with_sentences else {}
+                docs = tokenize_documents(tokenizer, corpus.documents(split), **kwargs)
+                n = write_token_file(docs, data_dir / name, separator)
                 accelerator.print(f"  {n:,} tokens")
     accelerator.wait_for_everyone()
-    return {split: read_token_file(data_dir / f"{split}.bin") for split in ("train", "heldout")}
+    out = {split: read_token_file(data_dir / f"{split}.bin") for split in ("train", "heldout")}
+    if with_sentences:
+        from es_zoo.packing import read_sentence_starts
+
+        for split in ("train", "heldout"):
+            out[f"{split}_starts"] = read_sentence_starts(data_dir / f"{split}.bin")
+    return out
 
 
 def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
@@ -240,7 +257,7 @@ def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
     results: dict = {}
     if accelerator.is_main_process:
         plot_loss_curve(run_dir / "logs" / "train.jsonl", run_dir / "loss_curve.png",
-                        f"{cfg.recipe} ({cfg.preset} preset)")
+                        f"{cfg.recipe} ({cfg.preset} preset)", "training loss (masked LM)")
         ev = cfg.evaluation
         scores = evaluate_mlm(
             model, streams["heldout"], data, seq_len=ev.seq_len, max_sequences=ev.max_sequences,
@@ -280,3 +297,199 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoder-decoders: BARTO (BART), T5S (T5), BERT2BERT (warm-started from BETO)
+# --------------------------------------------------------------------------------------------------
+
+_OBJECTIVE_LABEL = {
+    "bart": "training loss (text infilling + sentence permutation)",
+    "t5": "training loss (span corruption)",
+    "bert2bert": "training loss (denoising adaptation)",
+}
+
+
+def _stage_warm_start(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> tuple[Any, dict]:
+    """bert2bert: find the BETO to warm-start from (the catalogue's, a local folder or run, or a tiny
+    BETO reproduced first), copy its tokenizer into ``tokenizer/`` and record the choice in ``encoder.json``."""
+    from transformers import AutoTokenizer
+
+    from es_zoo.errors import EsZooError
+
+    m = cfg.model
+    record_path = run_dir / "encoder.json"
+    if accelerator.is_main_process and not record_path.is_file():
+        record = _resolve_encoder(m.encoder, accelerator)
+        if record is None:
+            if not m.fallback_recipe:
+                raise EsZooError(
+                    f"the encoder '{m.encoder}' cannot be reached and the recipe has no fallback; point "
+                    "model.encoder at a local BETO folder or an `es-zoo reproduce beto` run folder"
+                )
+            beto_dir = run_dir / "beto"
+            accelerator.print(
+                f"BETO '{m.encoder}' is not reachable (offline or not found): reproducing a "
+                f"{m.fallback_recipe}/{m.fallback_preset} BETO first in {beto_dir}"
+            )
+            resume = (beto_dir / "recipe.yaml").is_file()
+            if not (beto_dir / "model" / "config.json").is_file():
+                reproduce(m.fallback_recipe, preset=m.fallback_preset, output_dir=beto_dir, resume=resume,
+                          command=f"(bert2bert fallback) es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}")
+            record = {"requested": m.encoder, "path": str(beto_dir / "model"),
+                      "source": f"reproduced here: es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}"}
+        _check_is_bert(record["path"])
+        tok = AutoTokenizer.from_pretrained(record["path"])
+        tmp = run_dir / ".tmp-tokenizer"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tok.save_pretrained(tmp)
+        shutil.rmtree(run_dir / "tokenizer", ignore_errors=True)
+        os.replace(tmp, run_dir / "tokenizer")
+        _atomic_write(record_path, json.dumps(record, indent=2))
+    accelerator.wait_for_everyone()
+    record = json.loads(record_path.read_text())
+    accelerator.print(f"warm-starting from {record['path']} ({record['source']})")
+    return AutoTokenizer.from_pretrained(run_dir / "tokenizer"), record
+
+
+def _resolve_encoder(name: str, accelerator: Any) -> dict | None:
+    """Where the BETO ``name`` lives locally, or None if it cannot be reached (the fallback applies)."""
+    from es_zoo.loading import _hub_probe, resolve
+
+    where, is_local = resolve(name)  # local folder, es-zoo run folder, catalogue name or Hub id
+    if is_local:
+        return {"requested": name, "path": where, "source": f"local folder {where}"}
+    problem = _hub_probe(where, None)
+    try:
+        if problem is not None:
+            raise problem
+        from huggingface_hub import snapshot_download
+
+        # Offline (HF_HUB_OFFLINE=1) this serves a copy from the local cache, or fails at once.
+        path = snapshot_download(where, allow_patterns=["*.json", "*.txt", "*.safetensors"])
+    except Exception as exc:  # noqa: BLE001 - offline, DNS, timeout, proxy: all mean "not reachable"
+        accelerator.print(f"note: '{where}' cannot be reached ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
+        return None
+    how = "from the catalogue" if where != name else "Hub id"
+    return {"requested": name, "path": path, "source": f"the Hub, {where} ({how})"}
+
+
+def _check_is_bert(path: str) -> None:
+    from transformers import AutoConfig
+
+    from es_zoo.errors import EsZooError
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise EsZooError(f"{path}: not a transformers model folder ({exc})") from None
+    if config.model_type != "bert":
+        raise EsZooError(
+            f"{path} holds a '{config.model_type}' model, not a BERT: bert2bert warm-starts from a BERT such "
+            "as BETO (a catalogue name like beto-base-cased, a local BETO folder, or an `es-zoo reproduce beto` run)"
+        )
+
+
+def seq2seq_data(cfg: ResolvedRecipe, tokenizer: Any, streams: dict) -> Any:
+    """The objective's token ids and tables for this tokenizer (clear errors when it lacks them)."""
+    from es_zoo.seq2seq_batches import Seq2SeqData
+    from es_zoo.tokenization import mask_token_id, ordinary_token_ids, sentinel_ids, word_start_table
+
+    arch = cfg.model.architecture
+    if arch == "t5":
+        first, count = sentinel_ids(tokenizer)
+        return Seq2SeqData(
+            family="t5", stream=streams["train"], sentence_starts=None, pad_id=tokenizer.pad_token_id,
+            eos_id=tokenizer.eos_token_id, bos_id=None, decoder_start_id=tokenizer.pad_token_id,
+            sentinel_start=first, num_sentinels=count,
+        )
+    if arch == "bart":
+        bos, eos, start = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.eos_token_id
+    else:  # bert2bert: BERT's frame, the decoder starts from [CLS]
+        bos, eos, start = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.cls_token_id
+    return Seq2SeqData(
+        family=arch, stream=streams["train"], sentence_starts=streams["train_starts"],
+        pad_id=tokenizer.pad_token_id, eos_id=eos, bos_id=bos, decoder_start_id=start,
+        word_start=word_start_table(tokenizer), random_ids=ordinary_token_ids(tokenizer),
+        mask_id=mask_token_id(tokenizer),
+    )
+
+
+def _build_seq2seq(cfg: ResolvedRecipe, tokenizer: Any, encoder: dict | None) -> Any:
+    import torch
+
+    from es_zoo.modeling import build_bart, build_t5, warm_start_bert2bert
+
+    torch.manual_seed(cfg.training.seed)  # identical initial weights on every process and every run
+    arch = cfg.model.architecture
+    if arch == "bart":
+        return build_bart(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    if arch == "t5":
+        return build_t5(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                        eos_token_id=tokenizer.eos_token_id)
+    return warm_start_bert2bert(encoder["path"], share_weights=cfg.model.share_weights, tokenizer=tokenizer)
+
+
+def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
+                interrupt_after: int | None = None) -> dict:
+    """BARTO, T5S and BERT2BERT: tokenizer (or warm start), denoising / span-corruption pretraining,
+    held-out scores against step 0, generation samples, export."""
+    from es_zoo.evaluation import evaluate_seq2seq, generation_samples
+    from es_zoo.modeling import Seq2SeqLoss, count_parameters
+    from es_zoo.seq2seq_batches import Seq2SeqBatchMaker
+    from es_zoo.training import plot_loss_curve, train_loop
+
+    arch = cfg.model.architecture
+    encoder = None
+    if arch == "bert2bert":
+        tokenizer, encoder = _stage_warm_start(cfg, run_dir, accelerator)
+    else:
+        tokenizer = _stage_tokenizer(cfg, run_dir, accelerator)
+    streams = _stage_tokens(cfg, run_dir, tokenizer, accelerator, with_sentences=arch != "t5")
+    data = seq2seq_data(cfg, tokenizer, streams)
+    model = _build_seq2seq(cfg, tokenizer, encoder)
+    ev = cfg.evaluation
+
+    def score(m: Any) -> dict:
+        return evaluate_seq2seq(
+            m, data, cfg.objective, streams["heldout"], streams.get("heldout_starts"), seq_len=ev.seq_len,
+            max_sequences=ev.max_sequences, batch_size=ev.batch_size, seed=ev.seed,
+        )
+
+    initial_path = run_dir / "initial_scores.json"
+    if accelerator.is_main_process and not initial_path.is_file():
+        accelerator.print("scoring the held-out text before training (step 0)")
+        _atomic_write(initial_path, json.dumps(score(model), indent=2))  # the model is still untrained here
+    accelerator.wait_for_everyone()
+
+    make = Seq2SeqBatchMaker(cfg, data, accelerator.process_index, accelerator.num_processes)
+    summary = train_loop(cfg, Seq2SeqLoss(model), make, run_dir, accelerator, resume=resume,
+                         interrupt_after=interrupt_after)
+    model = summary.pop("model")
+    if summary["stopped_early"]:
+        return {"stopped_early": True, "training": summary}
+    results: dict = {}
+    if accelerator.is_main_process:
+        if summary["steps"]:
+            plot_loss_curve(run_dir / "logs" / "train.jsonl", run_dir / "loss_curve.png",
+                            f"{cfg.recipe} ({cfg.preset} preset)", _OBJECTIVE_LABEL[arch])
+        results = {
+            "recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces,
+            "objective": cfg.objective.kind,
+            "heldout": score(model),
+            "heldout_step0": json.loads(initial_path.read_text()),
+            "samples": generation_samples(model, tokenizer, data, cfg.objective, streams["heldout"],
+                                          streams.get("heldout_starts"), seq_len=ev.seq_len, seed=ev.seed),
+            "training": {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
+                         "processes": accelerator.num_processes},
+        }
+        if encoder is not None:
+            results["encoder"] = encoder
+        _atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
+        export_model(cfg, run_dir, model, tokenizer, results)
+        from es_zoo.summary import print_summary
+
+        print_summary(results)
+    accelerator.wait_for_everyone()
+    return results

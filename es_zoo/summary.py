@@ -15,22 +15,44 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _heldout_rows(results: dict) -> list[tuple[str, str, str]]:
+    h = results["heldout"]
+    if "masked_accuracy" in h:  # masked LM (BETO)
+        return [
+            ("held-out masked-token accuracy", f"{100 * h['masked_accuracy']:.2f}%", "not reported"),
+            ("  unigram baseline (most frequent token)", f"{100 * h['unigram_accuracy']:.2f}%", ""),
+            ("held-out perplexity (masked tokens)", f"{h['perplexity']:.1f}", "not reported"),
+            ("  unigram baseline", f"{h['unigram_perplexity']:.1f}", ""),
+        ]
+    h0 = results.get("heldout_step0") or {}
+    what = "span-corruption" if results.get("objective") == "span_corruption" else "denoising"
+
+    def with0(key: str, pct: bool) -> str:
+        fmt = (lambda v: f"{100 * v:.2f}%") if pct else (lambda v: f"{v:.3f}")
+        return fmt(h[key]) + (f" (step 0: {fmt(h0[key])})" if key in h0 else "")
+
+    rows = [
+        (f"held-out {what} loss (nats/target token)", with0("loss", False), "not reported"),
+        ("held-out target-token accuracy (teacher forcing)", with0("accuracy", True), "not reported"),
+    ]
+    if "span_accuracy" in h:
+        rows.append(("held-out span accuracy (whole noise spans)", with0("span_accuracy", True), "not reported"))
+    rows.append(("  unigram baseline accuracy", f"{100 * h['unigram_accuracy']:.2f}%", ""))
+    return rows
+
+
 def summary_rows(results: dict) -> list[tuple[str, str, str]]:
     """(what, this run, published) rows; published numbers come from the catalogue record."""
     rec = find_model(results["reproduces"]) if results.get("reproduces") else None
     arch = rec.architecture if rec else {}
-    h, t = results["heldout"], results["training"]
+    t = results["training"]
     params = arch.get("parameters_m")
     rows = [
         ("parameters", _fmt(t["parameters"]), f"{params} M" if params else "-"),
         ("vocabulary", _fmt(t["vocab_size"]), _fmt(rec.vocab_size) if rec else "-"),
         ("optimizer steps", _fmt(t["steps"]), "-"),
         ("tokens seen", _fmt(t["tokens_seen"]), "-"),
-        ("held-out masked-token accuracy", f"{100 * h['masked_accuracy']:.2f}%", "not reported"),
-        ("  unigram baseline (most frequent token)", f"{100 * h['unigram_accuracy']:.2f}%", ""),
-        ("held-out perplexity (masked tokens)", f"{h['perplexity']:.1f}", "not reported"),
-        ("  unigram baseline", f"{h['unigram_perplexity']:.1f}", ""),
-    ]
+    ] + _heldout_rows(results)
     if rec:
         for s in rec.scores:
             rows.append((f"{s.task} {s.metric} ({s.dataset} {s.split or ''})".replace(" )", ")"),
@@ -50,6 +72,15 @@ def print_summary(results: dict) -> None:
         if i == 0:
             print(line)
     h = results["heldout"]
-    ratio = h["masked_accuracy"] / max(h["unigram_accuracy"], 1e-9)
-    print(f"\nmasked-token accuracy is {ratio:.1f}x the unigram baseline on {h['masked_tokens']:,} held-out "
-          f"masked tokens ({h['sequences']} sequences of {h['seq_len']}).")
+    if "masked_accuracy" in h:
+        ratio = h["masked_accuracy"] / max(h["unigram_accuracy"], 1e-9)
+        print(f"\nmasked-token accuracy is {ratio:.1f}x the unigram baseline on {h['masked_tokens']:,} held-out "
+              f"masked tokens ({h['sequences']} sequences of {h['seq_len']}).")
+        return
+    if "encoder" in results:
+        print(f"\nwarm-started from {results['encoder']['path']} ({results['encoder']['source']}).")
+    print(f"\nscored on {h['target_tokens']:,} held-out target tokens ({h['sequences']} blocks, input length "
+          f"{h['seq_len']}). generate() on corrupted held-out text:")
+    for s in results.get("samples", [])[:2]:
+        print(f"  input : {s['input'][:150]!r}")
+        print(f"  output: {s['output'][:150]!r}")

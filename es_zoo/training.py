@@ -1,11 +1,16 @@
-"""The pretraining loop on accelerate, readable top to bottom.
+"""The pretraining loop on accelerate, readable top to bottom, for every family.
 
 One optimizer step = one *global* batch (``phase.global_batch_size`` sequences over all processes).
-Every process builds the same global batch for step ``s`` from ``(seed, phase, s)`` and the same masks,
-then computes on its own slices (``micro_batch_size`` sequences each, accumulation derived). The loss
-of each slice is a *sum* divided by the masked tokens of the whole global batch, so one process with
-accumulation and N processes without give the same gradient up to floating-point rounding.
-Side effects (logging, checkpoints, stop requests) live in small ``maybe_*`` helpers.
+Every process builds the same global batch for step ``s`` from ``(seed, phase, s)`` and the same noise
+(masks, spans, permutations), then computes on its own slices (``micro_batch_size`` sequences each,
+accumulation derived). The loss of each slice is a *sum* divided by the predicted tokens of the whole
+global batch, so one process with accumulation and N processes without give the same gradient up to
+floating-point rounding.
+
+The loop does not know the objective: a *batch maker* turns a step number into the slices of this
+process (:class:`BatchMaker` here for BERT's masked LM, ``es_zoo.seq2seq_batches.Seq2SeqBatchMaker``
+for BART, T5 and BERT2BERT), and a *loss module* turns a slice into ``(summed loss, correct
+predictions)`` (``SparseMLM`` / ``Seq2SeqLoss`` in ``es_zoo.modeling``).
 """
 
 from __future__ import annotations
@@ -46,46 +51,88 @@ class MLMData:
 
 
 @dataclass
-class MicroBatch:
-    input_ids: torch.Tensor
-    flat_positions: torch.Tensor
-    labels: torch.Tensor
-
-
-@dataclass
 class StepBatch:
-    micro: list[MicroBatch]
-    masked_tokens: int  # over the whole global batch
-    tokens: int  # over the whole global batch
+    """This process's slices of one global batch: keyword arguments of the loss module, one dict each."""
+
+    micro: list[dict[str, torch.Tensor]]
+    predicted: int  # tokens the loss is computed on, over the whole global batch
+    tokens: int  # input tokens (no padding), over the whole global batch
 
 
 def lr_at(step: int, cfg: TrainingConfig) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): linear warmup, then the schedule's decay."""
-    total, warm = cfg.total_steps, cfg.warmup_steps
+    """Learning rate for optimizer step ``step`` (0-based): linear warmup, then the schedule's decay.
+
+    Warmup climbs linearly from ``warmup_start_fraction * learning_rate`` (0 for BERT, 0.5 for nanoT5)
+    to ``learning_rate``; cosine then ends at ``min_learning_rate``, linear at 0.
+    """
+    total, warm, peak = cfg.total_steps, cfg.warmup_steps, cfg.learning_rate
     if warm and step < warm:
-        return cfg.learning_rate * (step + 1) / warm
+        start = cfg.warmup_start_fraction
+        return peak * (start + (1.0 - start) * (step + 1) / warm)
     if cfg.lr_schedule == "constant":
-        return cfg.learning_rate
+        return peak
     progress = (step - warm) / max(1, total - warm)
     if cfg.lr_schedule == "cosine":
-        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.learning_rate * max(0.0, 1.0 - progress)
+        floor = cfg.min_learning_rate
+        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return peak * max(0.0, 1.0 - progress)
+
+
+class AdamWScale(torch.optim.Optimizer):
+    """AdamW whose step for each tensor is multiplied by that tensor's RMS (floored at 1e-3).
+
+    This is how nanoT5 pretrains T5 at a learning rate of 2e-2: like Adafactor's relative step, a
+    tensor moves in proportion to its own scale. No PyTorch library ships it, so it is written here
+    from its definition: bias-corrected Adam moments, ``step = lr * max(1e-3, rms(p))``, then
+    decoupled weight decay ``p -= lr * weight_decay * p``.
+    """
+
+    def __init__(self, params: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float64)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                n = float(state["step"])
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
+                size = group["lr"] * math.sqrt(1.0 - beta2**n) / (1.0 - beta1**n)
+                rms = float(p.norm(2)) / math.sqrt(p.numel())
+                p.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-size * max(1e-3, rms))
+                if group["weight_decay"] > 0.0:
+                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+        return loss
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW without weight decay on biases and LayerNorm weights, as BERT does."""
+    """AdamW (or nanoT5's AdamWScale) without weight decay on biases and LayerNorm weights."""
     decay, no_decay = [], []
+    seen: set[int] = set()
     for name, p in model.named_parameters():
-        if not p.requires_grad:
+        if not p.requires_grad or id(p) in seen:  # shared (BETOShare) parameters once
             continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+        seen.add(id(p))
+        lowered = name.lower()
+        (no_decay if p.ndim < 2 or "layernorm" in lowered or "layer_norm" in lowered else decay).append(p)
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(
-        groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon,
-    )
+    cls = AdamWScale if cfg.optimizer == "adamw_scale" else torch.optim.AdamW
+    return cls(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon)
 
 
 def phase_at(step: int, cfg: TrainingConfig) -> tuple[int, int]:
@@ -98,7 +145,7 @@ def phase_at(step: int, cfg: TrainingConfig) -> tuple[int, int]:
 
 
 class BatchMaker:
-    """Builds the slices of the global batch that belong to this process, for any step."""
+    """Masked LM (BETO): builds the slices of the global batch that belong to this process, for any step."""
 
     def __init__(self, cfg: ResolvedRecipe, data: MLMData, rank: int, world: int) -> None:
         self.cfg = cfg
@@ -146,10 +193,11 @@ class BatchMaker:
             lab = masked.masked_labels[lo : lo + mb]
             valid = lab != -100
             flat = (np.arange(len(ids))[:, None] * length + pos)[valid]
-            micro.append(MicroBatch(
-                torch.from_numpy(np.ascontiguousarray(ids)), torch.from_numpy(flat.astype(np.int64)),
-                torch.from_numpy(lab[valid].astype(np.int64)),
-            ))
+            micro.append({
+                "input_ids": torch.from_numpy(np.ascontiguousarray(ids)),
+                "flat_positions": torch.from_numpy(flat.astype(np.int64)),
+                "labels": torch.from_numpy(lab[valid].astype(np.int64)),
+            })
         return StepBatch(micro, int((masked.masked_labels != -100).sum()), int(seqs.size))
 
 
@@ -207,7 +255,7 @@ def read_log(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str) -> None:
+def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str, label: str = "training loss") -> None:
     """Loss against step from the JSONL log, phase switches marked."""
     import matplotlib
 
@@ -218,7 +266,7 @@ def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str) -> N
     if not rows:
         return
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1.5, label="training loss (MLM)")
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1.5, label=label)
     for prev, cur in zip(rows, rows[1:]):
         if cur["phase"] != prev["phase"]:
             ax.axvline(prev["step"], color="grey", ls="--", lw=1)
@@ -236,12 +284,22 @@ def pretrain(
     cfg: ResolvedRecipe, model: torch.nn.Module, data: MLMData, run_dir: Path, accelerator: Any,
     resume: bool = False, interrupt_after: int | None = None,
 ) -> dict:
-    """Run (or resume) masked-LM pretraining; returns a summary. ``model`` is a ``BertForMaskedLM``.
+    """Run (or resume) masked-LM pretraining of a ``BertForMaskedLM``; returns a summary."""
+    make = BatchMaker(cfg, data, accelerator.process_index, accelerator.num_processes)
+    return train_loop(cfg, SparseMLM(model), make, run_dir, accelerator, resume, interrupt_after)
 
+
+def train_loop(
+    cfg: ResolvedRecipe, wrapped: torch.nn.Module, make: Any, run_dir: Path, accelerator: Any,
+    resume: bool = False, interrupt_after: int | None = None,
+) -> dict:
+    """Run (or resume) pretraining; returns a summary with the trained model under ``"model"``.
+
+    ``wrapped`` is a loss module (``forward(**slice) -> (loss_sum, correct)``) holding the model as
+    ``.model``; ``make(step)`` gives this process's :class:`StepBatch` for a global step.
     ``interrupt_after`` behaves like a SIGTERM after that many steps (used by the tests).
     """
     t = cfg.training
-    wrapped = SparseMLM(model)
     optimizer = build_optimizer(wrapped, t)
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
     ckpt_root = run_dir / "checkpoints"
@@ -254,7 +312,6 @@ def pretrain(
             step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed"]
             accelerator.print(f"resuming from {latest.relative_to(run_dir)} (step {step})")
     log = JsonlLog(run_dir / "logs" / "train.jsonl", step, accelerator.is_main_process)
-    make = BatchMaker(cfg, data, accelerator.process_index, accelerator.num_processes)
     total = t.total_steps
     wrapped.train()
 
@@ -263,7 +320,7 @@ def pretrain(
     bar = tqdm(total=total, initial=step, disable=not accelerator.is_local_main_process,
                desc=f"pretraining {cfg.recipe}/{cfg.preset}", dynamic_ncols=True)
     started = time.perf_counter()
-    window = {"loss": 0.0, "correct": 0, "masked": 0, "tokens": 0, "steps": 0, "t0": time.perf_counter()}
+    window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "steps": 0, "t0": time.perf_counter()}
     stopped_early = False
     pool = ThreadPoolExecutor(max_workers=1)  # builds the next batch while this one computes
     future = pool.submit(make, step) if step < total else None
@@ -275,7 +332,7 @@ def pretrain(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum, correct = train_step(wrapped, optimizer, batch, accelerator, t)
-            loss = loss_sum / batch.masked_tokens
+            loss = loss_sum / batch.predicted
             if not math.isfinite(loss):
                 latest = checkpoints.latest_checkpoint(ckpt_root)
                 where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
@@ -287,7 +344,7 @@ def pretrain(
             tokens_seen += batch.tokens
             window["loss"] += loss
             window["correct"] += correct
-            window["masked"] += batch.masked_tokens
+            window["predicted"] += batch.predicted
             window["tokens"] += batch.tokens
             window["steps"] += 1
             bar.update(1)
@@ -297,13 +354,13 @@ def pretrain(
                 phase, _ = phase_at(step - 1, t)
                 record = {
                     "step": step, "phase": phase, "seq_len": t.phases[phase].seq_len,
-                    "loss": window["loss"] / window["steps"], "masked_accuracy": window["correct"] / window["masked"],
+                    "loss": window["loss"] / window["steps"], "accuracy": window["correct"] / window["predicted"],
                     "lr": lr, "tokens_per_s": rate, "tokens_seen": tokens_seen,
                     "elapsed_s": elapsed_before + now - started,
                 }
                 log.write(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}")
-                window = {"loss": 0.0, "correct": 0, "masked": 0, "tokens": 0, "steps": 0, "t0": now}
+                window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "steps": 0, "t0": now}
             stop_now = stop.requested or (interrupt_after is not None and step >= interrupt_after)
             stop_now = any_process(stop_now, accelerator)
             if step % t.save_every == 0 or step == total or stop_now:
@@ -333,17 +390,14 @@ def train_step(
 ) -> tuple[float, int]:
     """Forward/backward over this process's slices, then one optimizer step; global loss sum and hits."""
     device = accelerator.device
-    scale = accelerator.num_processes / batch.masked_tokens  # DDP averages over processes
+    scale = accelerator.num_processes / batch.predicted  # DDP averages over processes
     loss_acc = torch.zeros((), device=device)
     correct_acc = torch.zeros((), device=device, dtype=torch.long)
     for i, mb in enumerate(batch.micro):
         last = i == len(batch.micro) - 1
         ctx = accelerator.no_sync(wrapped) if not last else contextlib.nullcontext()
         with ctx:
-            loss_sum, correct = wrapped(
-                mb.input_ids.to(device, non_blocking=True), mb.flat_positions.to(device, non_blocking=True),
-                mb.labels.to(device, non_blocking=True),
-            )
+            loss_sum, correct = wrapped(**{k: v.to(device, non_blocking=True) for k, v in mb.items()})
             accelerator.backward(loss_sum * scale)
         loss_acc += loss_sum.detach()
         correct_acc += correct
