@@ -189,8 +189,12 @@ def reproduce_cmd(recipe: str, overrides: tuple[str, ...], preset: str, corpus: 
 
     \b
     es-zoo reproduce beto                                  # tiny preset, embedded corpus, CPU
+    es-zoo reproduce barto                                 # BART denoising (text infilling)
+    es-zoo reproduce t5s                                   # T5 span corruption
+    es-zoo reproduce bert2bert                             # BETO2BETO warm start (+ adaptation)
+    es-zoo reproduce bert2bert model.share_weights=true    # BETOShare
     es-zoo reproduce beto --preset paper --corpus DATA --output-dir runs/beto
-    accelerate launch --num_processes 2 --cpu -m es_zoo reproduce beto --output-dir runs/beto2
+    accelerate launch --num_processes 2 --cpu -m es_zoo reproduce t5s --output-dir runs/t5s-2
     """
     from es_zoo.reproduce import reproduce
 

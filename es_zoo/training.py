@@ -110,8 +110,9 @@ class AdamWScale(torch.optim.Optimizer):
                 m.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
                 v.mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
                 size = group["lr"] * math.sqrt(1.0 - beta2**n) / (1.0 - beta1**n)
-                rms = float(p.norm(2)) / math.sqrt(p.numel())
-                p.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-size * max(1e-3, rms))
+                # The RMS stays a tensor: reading it back would stall a GPU once per parameter.
+                scale = (p.norm(2) / math.sqrt(p.numel())).clamp_(min=1e-3)
+                p.add_(m / v.sqrt().add_(group["eps"]) * scale, alpha=-size)
                 if group["weight_decay"] > 0.0:
                     p.add_(p, alpha=-group["lr"] * group["weight_decay"])
         return loss

@@ -125,3 +125,53 @@ def test_resolved_recipe_round_trips() -> None:
     cfg = load_recipe("beto", overrides=["training.seed=7"])
     again = resolved_from_dict(yaml.safe_load(cfg.to_yaml()))
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_barto_and_t5s_paper_presets_are_the_published_setups() -> None:
+    b = load_recipe("barto", preset="paper")
+    assert (b.model.encoder_layers, b.model.decoder_layers, b.model.d_model, b.model.encoder_attention_heads,
+            b.model.max_position_embeddings) == (6, 6, 768, 12, 1024)
+    assert b.tokenizer.kind == "byte_level_bpe" and b.tokenizer.vocab_size == 50264
+    assert [(p.max_steps, p.seq_len, p.global_batch_size) for p in b.training.phases] == [(100_000, 1024, 2048)]
+    assert b.training.warmup_steps == 10_000 and b.training.mixed_precision == "fp16"
+    assert (b.objective.mask_ratio, b.objective.poisson_lambda, b.objective.permute_sentence_ratio) == (0.3, 3.5, 1.0)
+    t = load_recipe("t5s", preset="paper")
+    m = t.model
+    assert (m.num_layers, m.num_decoder_layers, m.d_model, m.d_ff, m.feed_forward_proj) == (12, 12, 768, 2048, "gated-gelu")
+    assert m.tie_word_embeddings is False and m.dropout_rate == 0.0
+    assert t.tokenizer.kind == "sentencepiece_unigram" and (t.tokenizer.vocab_size, t.tokenizer.extra_ids) == (32128, 100)
+    assert [(p.max_steps, p.seq_len, p.global_batch_size) for p in t.training.phases] == [(130_000, 1024, 320)]
+    assert (t.training.optimizer, t.training.learning_rate, t.training.lr_schedule) == ("adamw_scale", 2e-2, "cosine")
+    assert t.training.mixed_precision == "bf16"
+    assert (t.objective.noise_density, t.objective.mean_noise_span_length) == (0.15, 3.0)
+    for cfg in (b, t, load_recipe("bert2bert", preset="paper")):
+        assert cfg.unknown, "what the sources leave unknown must be marked"
+
+
+def test_t5_in_fp16_is_refused_with_the_reason() -> None:
+    with pytest.raises(RecipeError, match="T5 must not train in fp16.*bf16"):
+        load_recipe("t5s", preset="tiny", overrides=["training.mixed_precision=fp16"])
+    assert load_recipe("t5s", preset="tiny", overrides=["training.mixed_precision=bf16"]).training.mixed_precision == "bf16"
+
+
+def test_families_must_match_their_tokenizer_and_objective(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="model.architecture: expected one of 'bert', 'bart', 't5', 'bert2bert', got 'gpt2'"):
+        load_recipe("barto", overrides=["model.architecture=gpt2"])
+    with pytest.raises(RecipeError, match=r"objective\.mask_ratio: unknown key"):
+        load_recipe("barto", overrides=["objective.kind=span_corruption"])
+    with pytest.raises(RecipeError, match="needs tokenizer.kind 'sentencepiece_unigram'"):
+        load_recipe("t5s", overrides=["tokenizer.kind=byte_level_bpe", "tokenizer.extra_ids=0"])
+    with pytest.raises(RecipeError, match="extra_ids applies to kind 'sentencepiece_unigram' only"):
+        load_recipe("barto", overrides=["tokenizer.extra_ids=100"])
+    with pytest.raises(RecipeError, match="needs extra_ids >= 1"):
+        load_recipe("t5s", overrides=["tokenizer.extra_ids=0"])
+    with pytest.raises(RecipeError, match="no tokenizer section"):
+        load_recipe("bert2bert", overrides=["tokenizer={kind: wordpiece, vocab_size: 1000}"])
+    with pytest.raises(RecipeError, match="max_predictions applies to masked-LM"):
+        load_recipe("barto", overrides=["training.phases.0.max_predictions=20"])
+    with pytest.raises(RecipeError, match="at least one phase"):
+        load_recipe("barto", overrides=["training.phases=[]", "training.warmup_steps=0"])
+    assert load_recipe("bert2bert", preset="paper").training.total_steps == 0  # warm start only
+    p = _write(tmp_path, lambda d: d["presets"]["tiny"]["model"].pop("architecture"))
+    with pytest.raises(RecipeError, match=r"presets\.tiny\.model\.architecture: missing required key"):
+        load_recipe_file(p)

@@ -1,8 +1,8 @@
 """T5's span-corruption objective, vectorized over the batch.
 
-This follows the ``span_corruption`` preprocessor of google-research/text-to-text-transfer-transformer
-(``t5/data/preprocessors.py``), the objective of Raffel et al. (2020) that T5 and its Spanish
-descendants were pretrained with:
+This follows the ``span_corruption`` preprocessor of T5
+(google-research/text-to-text-transfer-transformer, ``t5/data/preprocessors.py``), the objective
+of Raffel et al. (2020) that T5 and its Spanish descendants were pretrained with:
 
 * a raw text of ``length`` tokens (no ``</s>`` yet) gets
   ``num_noise_tokens = round(length * noise_density)``, kept within ``[1, length - 1]``, and
@@ -308,9 +308,11 @@ def span_corrupt_reference(tokens: np.ndarray, *, rng: np.random.Generator, eos_
 
 
 def _check_settings(noise_density, mean_noise_span_length) -> None:
+    # 1 is refused too: T5 would clamp it to all tokens but one, and the length search of
+    # compute_input_and_target_lengths would never end for a long mean span.
     if not (isinstance(noise_density, (int, float, np.floating, np.integer))
-            and 0.0 < noise_density <= 1.0):
-        raise ObjectiveError(f"noise_density must be in (0, 1], got {noise_density!r}")
+            and 0.0 < noise_density < 1.0):
+        raise ObjectiveError(f"noise_density must be in (0, 1), got {noise_density!r}")
     if not (isinstance(mean_noise_span_length, (int, float, np.floating, np.integer))
             and math.isfinite(mean_noise_span_length) and mean_noise_span_length > 0):
         raise ObjectiveError(
