@@ -187,7 +187,9 @@ def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> An
         tmp = run_dir / ".tmp-tokenizer"
         shutil.rmtree(tmp, ignore_errors=True)
         accelerator.print(f"training the {cfg.tokenizer.kind} tokenizer on {corpus.source_description}")
-        max_len = cfg.model.max_position_embeddings
+        # T5 has relative positions and no hard limit; its tokenizers say 512 (or the longest phase).
+        max_len = getattr(cfg.model, "max_position_embeddings", None) or max(
+            [512, cfg.evaluation.seq_len] + [p.seq_len for p in cfg.training.phases])
         build_tokenizer(cfg.tokenizer, lambda: corpus.documents("train"), tmp, model_max_length=max_len)
         (tmp / "COMPLETE").write_text("ok\n")
         shutil.rmtree(tok_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Tokenizers for the zoo: BETO's WordPiece (BARTO's byte-level BPE and T5S's SentencePiece come later).
+"""Tokenizers for the zoo: BETO's WordPiece, BARTO's byte-level BPE and T5S's SentencePiece unigram.
 
 Every tokenizer made here is a plain transformers tokenizer: ``save_pretrained`` writes it and
 ``transformers.AutoTokenizer.from_pretrained`` loads it back, with nothing from es-zoo installed.
@@ -23,6 +23,19 @@ Like the published fast tokenizer, the normalizer does not apply Unicode NFC: de
 (the slow Python BertTokenizer of transformers applies NFC itself; the Rust one does not, and
 adding it here would be lost on ``AutoTokenizer`` reload, which rebuilds BERT's normalizer).
 
+BARTO (:func:`train_byte_level_bpe`) is BART's byte-level BPE: ``<s>`` ``<pad>`` ``</s>`` ``<unk>``
+= 0..3, ``<mask>`` the last id, sequences framed ``<s> A </s>``. Every byte has a token, so no text
+is ever ``<unk>`` and decoding gives the text back exactly.
+
+T5S (:func:`train_sentencepiece_unigram`) is T5's SentencePiece unigram: ``<pad>`` ``</s>`` ``<unk>``
+= 0..2, the pieces, then the sentinels with ``<extra_id_0>`` the highest id; ``</s>`` ends every
+sequence. Unlike T5 it keeps the text as it is (NFC only, no NFKC; spaces and newlines survive) and
+falls back to UTF-8 bytes for characters it has no piece for, so it never gives ``<unk>`` either.
+
+The objectives need per-id tables (:func:`word_start_table`, :func:`ordinary_token_ids`,
+:func:`sentinel_ids`, :func:`mask_token_id`); BART's sentence permutation needs where sentences
+begin (:func:`sentence_starts`, and ``tokenize_documents(..., with_sentences=True)``).
+
 Example:
     >>> from es_zoo.tokenization import wordpiece_from_vocab, tokenize_documents
     >>> tok = wordpiece_from_vocab("beto/cased_2M/vocab.txt", lowercase=False)  # doctest: +SKIP
@@ -33,8 +46,11 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
+import json
+import math
 import re
 import string
 import unicodedata
@@ -44,7 +60,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from es_zoo.errors import CorpusError, EsZooError
+from es_zoo.errors import CorpusError, EsZooError, ObjectiveError
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -53,17 +69,37 @@ if TYPE_CHECKING:  # pragma: no cover
     from es_zoo.recipes import TokenizerConfig
 
 __all__ = [
+    "BART_SPECIAL_TOKENS",
     "BETO_SPECIAL_TOKENS",
     "SPANISH_ALPHABET",
+    "T5_SPECIAL_TOKENS",
+    "TOKENIZER_KINDS",
     "build_tokenizer",
+    "mask_token_id",
+    "ordinary_token_ids",
+    "sentence_starts",
+    "sentinel_ids",
     "tokenize_documents",
+    "train_byte_level_bpe",
+    "train_sentencepiece_unigram",
     "train_wordpiece",
+    "word_start_table",
     "wordpiece_from_vocab",
     "wordpiece_tables",
 ]
 
+TOKENIZER_KINDS = ("wordpiece", "byte_level_bpe", "sentencepiece_unigram")
+"""``tokenizer.kind`` of a recipe: BETO, BARTO and T5S."""
+
 BETO_SPECIAL_TOKENS = ("[MASK]", "[PAD]", "[EOS]", "[UNK]", "[CLS]", "[SEP]")
 """BETO's special tokens in id order (0..5), as in the published ``vocab.txt``."""
+
+BART_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
+"""BARTO's special tokens in id order (0..3), as in BART; ``<mask>`` is the last id."""
+BART_MASK_TOKEN = "<mask>"
+
+T5_SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
+"""T5S's special tokens in id order (0..2), as in T5; the ``<extra_id_N>`` sentinels are the last ids."""
 
 SPANISH_ALPHABET = (
     string.ascii_letters
@@ -83,6 +119,11 @@ _MAX_INPUT_CHARS_PER_WORD = 100
 # keep the 1,000 most frequent, the default of tokenizers' BertWordPieceTokenizer. SPANISH_ALPHABET
 # is always kept on top of that.
 _LIMIT_ALPHABET = 1000
+
+_METASPACE = "\u2581"  # "▁", SentencePiece's mark for a space
+_BYTE_PIECE = re.compile(r"^<0x([0-9A-F]{2})>$")  # SentencePiece byte-fallback pieces
+_SENTINEL = re.compile(r"^<extra_id_(0|[1-9][0-9]*)>$")  # T5's sentinels
+_WHITESPACE_BYTES = b" \t\n\r\x0b\x0c"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,6 +394,379 @@ def train_wordpiece(
     )
 
 
+def _checked(texts: Iterable[str], seen: dict[str, int]) -> Iterator[str]:
+    """``texts``, each checked to be a str, counting texts and non-blank characters into ``seen``."""
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise CorpusError(f"training text #{i} is a {type(text).__name__}, not a str")
+        seen["texts"] += 1
+        seen["chars"] += len(text.strip())
+        yield text
+
+
+def _no_text(seen: dict[str, int]) -> CorpusError:
+    return CorpusError(
+        f"no text to train the tokenizer on ({seen['texts']} texts, all empty); check the corpus"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# BARTO: byte-level BPE
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_images() -> dict[int, str]:
+    """GPT-2's map from each byte to the printable character that stands for it in byte-level tokens.
+
+    Printable Latin-1 bytes stand for themselves; the others (control bytes, space, no-break space,
+    soft hyphen) take the characters from U+0100 on, in byte order: space is "Ġ", newline "Ċ".
+    """
+    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    images = {b: chr(b) for b in printable}
+    for n, b in enumerate(b for b in range(256) if b not in images):
+        images[b] = chr(0x100 + n)
+    return images
+
+
+def _wrap_bart(
+    vocab: dict[str, int], merges: list[tuple[str, str]], *, model_max_length: int
+) -> "PreTrainedTokenizerFast":
+    # transformers 5 has one BART tokenizer class, RobertaTokenizer (BartTokenizer and
+    # BartTokenizerFast are aliases of it; it is what facebook/bart-* load as). Like the other v5
+    # classes with their own __init__, it does not load tokenizer.json as it is: every load,
+    # AutoTokenizer's included, takes the vocabulary, merges and added tokens from it and rebuilds
+    # the rest from its own code and the flags of tokenizer_config.json (BPE without unk or byte
+    # fallback, ByteLevel pre-tokenizer with add_prefix_space and GPT-2's regex, no normalizer,
+    # ByteLevel decoder, RobertaProcessing "<s> A </s></s> B </s>" with trim_offsets). So the
+    # tokenizer is built here by that same constructor from the trained vocabulary and merges:
+    # what is saved and every reload are then the same pipeline by construction (the tests compare
+    # every part of the two backends). Anything BART's pipeline lacks (a normalizer, say) would be
+    # dropped on reload without a word, which is why there is none.
+    # The generic TokenizersBackend (PreTrainedTokenizerFast) would load tokenizer.json verbatim
+    # too, but BART code and users expect the BART class and its add_prefix_space option.
+    from tokenizers import AddedToken
+    from transformers import RobertaTokenizer
+
+    if model_max_length < 1:
+        raise EsZooError(f"model_max_length must be >= 1, got {model_max_length}")
+    bos, pad, eos, unk = BART_SPECIAL_TOKENS
+    return RobertaTokenizer(
+        vocab=vocab,
+        merges=merges,
+        bos_token=bos,
+        eos_token=eos,
+        sep_token=eos,
+        cls_token=bos,
+        unk_token=unk,
+        pad_token=pad,
+        # As in BART: "<mask>" takes the space before it (lstrip), as the "Ġ" word it stands for would.
+        mask_token=AddedToken(BART_MASK_TOKEN, lstrip=True, rstrip=False, normalized=False, special=True),
+        add_prefix_space=False,
+        trim_offsets=True,
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,  # decode must give the text back, spaces before "." included
+    )
+
+
+def train_byte_level_bpe(
+    texts: Iterable[str],
+    *,
+    vocab_size: int,
+    min_frequency: int = 2,
+    model_max_length: int = 1024,
+) -> "PreTrainedTokenizerFast":
+    """Train a BART-style byte-level BPE tokenizer on ``texts`` with the ``tokenizers`` library.
+
+    The pipeline is GPT-2's, as in BART and RoBERTa: text is cut with GPT-2's regex (a word keeps
+    the space before it, "Ġ" in tokens), every byte of the UTF-8 text has a token of its own, and
+    merges are learned over bytes. So nothing is ever ``<unk>`` and ``decode`` gives back exactly
+    the text that was encoded (accents, ñ, ¿¡, «», newlines, runs of spaces, emoji). There is no
+    normalizer, as in BART: text is tokenized as it comes (NFC text is expected, as everywhere).
+
+    The vocabulary holds at most ``vocab_size`` entries: ``<s>`` ``<pad>`` ``</s>`` ``<unk>`` at
+    ids 0..3, the 256 bytes, the learned merges (most frequent first), and ``<mask>`` as the last
+    id, ``len(tokenizer) - 1`` (``vocab_size - 1`` once the text is large enough to fill the
+    vocabulary, as it always is in practice: BARTO's published size is 50,264). ``<mask>`` takes
+    the space before it, like BART's. Sequences are framed ``<s> A </s>`` and pairs
+    ``<s> A </s></s> B </s>``. The same texts and arguments give the same vocabulary and merges.
+
+    Example:
+        >>> tok = train_byte_level_bpe(["¿Qué tal? Muy bien, gracias."] * 50, vocab_size=300)
+        >>> tok.convert_ids_to_tokens([0, 1, 2, 3, len(tok) - 1])
+        ['<s>', '<pad>', '</s>', '<unk>', '<mask>']
+        >>> tok.decode(tok("¡Olé! 😀")["input_ids"], skip_special_tokens=True)
+        '¡Olé! 😀'
+    """
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers.models import BPE
+    from tokenizers.trainers import BpeTrainer
+
+    fixed = len(BART_SPECIAL_TOKENS) + 256 + 1
+    if vocab_size <= fixed:
+        raise EsZooError(
+            f"vocab_size={vocab_size} is too small for a byte-level BPE: the {len(BART_SPECIAL_TOKENS)} "
+            f"special tokens, the 256 bytes and <mask> already need {fixed} entries; raise vocab_size"
+        )
+    if min_frequency < 1:
+        raise EsZooError(f"min_frequency must be >= 1, got {min_frequency}")
+
+    backend = Tokenizer(BPE())
+    # What RobertaTokenizer rebuilds (see _wrap_bart): no prefix space, GPT-2's regex.
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = BpeTrainer(
+        vocab_size=vocab_size - 1,  # <mask> comes last, after the learned merges
+        min_frequency=min_frequency,
+        show_progress=False,
+        special_tokens=list(BART_SPECIAL_TOKENS),
+        # All 256 byte images, whatever the text holds. The trainer sorts the alphabet and breaks
+        # ties between equally frequent pairs by ids, so training is reproducible (the non-determinism
+        # of huggingface/tokenizers#1794 only hits WordPiece's "##" pieces, which BPE does not have).
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    seen = {"texts": 0, "chars": 0}
+    backend.train_from_iterator(_checked(texts, seen), trainer=trainer)
+    if seen["chars"] == 0:
+        raise _no_text(seen)
+
+    model = json.loads(backend.to_str())["model"]
+    vocab: dict[str, int] = dict(model["vocab"])
+    if sorted(vocab.values()) != list(range(len(vocab))) or BART_MASK_TOKEN in vocab:
+        raise EsZooError("byte-level BPE training gave an unexpected vocabulary (ids with gaps, or <mask>)")
+    vocab[BART_MASK_TOKEN] = len(vocab)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return _wrap_bart(vocab, merges, model_max_length=model_max_length)
+
+
+# --------------------------------------------------------------------------------------------------
+# T5S: SentencePiece unigram
+# --------------------------------------------------------------------------------------------------
+
+# SentencePiece's words: a space becomes "▁" and starts a new word; the text gets a "▁" in front.
+# A newline is a word of its own (so no piece spans two paragraphs) and, unlike T5's, survives.
+_METASPACE_WORDS = re.compile("\n|" + _METASPACE + "[^" + _METASPACE + "\n]*|[^" + _METASPACE + "\n]+")
+# Words with a count go to the trainer in texts of this many words (see train_sentencepiece_unigram).
+_TRAINER_CHUNK = 1 << 16
+
+
+def _unigram_normalizer():
+    from tokenizers import normalizers
+
+    # NFC only. SentencePiece's default nmt_nfkc (T5's) folds "º" to "o", "ª" to "a", "…" to "...",
+    # "½" to "1/2" and more: Spanish ordinals (1.º, 2.ª) would not survive a round trip.
+    return normalizers.NFC()
+
+
+def _metaspace_pre_tokenizer():
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            # "first": only the text's first word gets a "▁" in front (not the word after a newline),
+            # so decoding gives back the text exactly.
+            pre_tokenizers.Metaspace(replacement=_METASPACE, prepend_scheme="first", split=True),
+        ]
+    )
+
+
+def _metaspace_words(normalized: str) -> list[str]:
+    """The words :func:`_metaspace_pre_tokenizer` cuts ``normalized`` into, five times faster.
+
+    (The Rust pre-tokenizer returns offsets with every word; only the words are needed here.)
+    """
+    text = normalized.replace(" ", _METASPACE)
+    if not text:
+        return []
+    head: list[str] = []
+    if not text.startswith(_METASPACE):
+        if text[0] == "\n":  # the prefix goes onto the first split, here a lone newline
+            head, text = [_METASPACE + "\n"], text[1:]
+        else:
+            text = _METASPACE + text
+    return head + _METASPACE_WORDS.findall(text)
+
+
+def _unigram_trainer_input(counts: dict[str, int]) -> Iterator[str]:
+    """``counts`` as texts of space-separated words (words never hold a space: it is "▁" by now)."""
+    chunk: list[str] = []
+    for word, n in counts.items():
+        while n > 0:
+            take = min(n, _TRAINER_CHUNK - len(chunk))
+            chunk.extend(itertools.repeat(word, take))
+            n -= take
+            if len(chunk) == _TRAINER_CHUNK:
+                yield " ".join(chunk)
+                chunk = []
+    if chunk:
+        yield " ".join(chunk)
+
+
+def _viterbi_counts(pieces: list[tuple[str, float]], counts: dict[str, int]) -> list[int]:
+    """How often each piece is used when every training word is cut into its best pieces."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import Unigram
+
+    scorer = Tokenizer(Unigram([("<unk>", 0.0)] + pieces, unk_id=0, byte_fallback=False))
+    encode = getattr(scorer, "encode_batch_fast", scorer.encode_batch)
+    words = list(counts)
+    weights = np.fromiter(counts.values(), dtype=np.float64, count=len(words))
+    usage = np.zeros(len(pieces) + 1, dtype=np.float64)
+    for start in range(0, len(words), 20_000):
+        encodings = encode(words[start : start + 20_000], add_special_tokens=False)
+        lengths = [len(e.ids) for e in encodings]
+        ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64)
+        # Sums of integers, exact in float64 up to 2**53 whatever the order: reproducible.
+        usage += np.bincount(
+            ids, weights=np.repeat(weights[start : start + 20_000], lengths), minlength=usage.size
+        )
+    return [int(n) for n in usage[1:]]
+
+
+def _wrap_t5(backend: "Tokenizer", extra_ids: int, *, model_max_length: int) -> "PreTrainedTokenizerFast":
+    # transformers 5's T5Tokenizer does not load tokenizer.json as it is: every load rebuilds the
+    # backend from the vocabulary with its own pipeline (WhitespaceSplit + Metaspace "always", no
+    # byte fallback, NFKC only through a SentencePiece charsmap), which would collapse runs of
+    # spaces, turn newlines into spaces and bytes into <unk> after a reload. The generic class
+    # (TokenizersBackend; PreTrainedTokenizerFast is its alias) loads tokenizer.json verbatim, so
+    # AutoTokenizer gives back this very pipeline (it is also what AutoTokenizer picks for a model
+    # folder whose config says "t5" when tokenizer_config.json names this class). The sentinels
+    # are its extra special tokens (v5's name for additional_special_tokens): special, skipped by
+    # decode(skip_special_tokens=True), never split.
+    from transformers import PreTrainedTokenizerFast
+
+    if model_max_length < 1:
+        raise EsZooError(f"model_max_length must be >= 1, got {model_max_length}")
+    pad, eos, unk = T5_SPECIAL_TOKENS
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token=eos,
+        unk_token=unk,
+        pad_token=pad,
+        extra_special_tokens=[f"<extra_id_{k}>" for k in range(extra_ids)],
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def train_sentencepiece_unigram(
+    texts: Iterable[str],
+    *,
+    vocab_size: int,
+    extra_ids: int = 100,
+    model_max_length: int = 512,
+) -> "PreTrainedTokenizerFast":
+    """Train a T5-style SentencePiece unigram tokenizer on ``texts`` with the ``tokenizers`` library.
+
+    Layout, as in T5: ``<pad>`` ``</s>`` ``<unk>`` at ids 0..2, then the 256 byte pieces
+    ``<0x00>``..``<0xFF>``, then the learned pieces (most used first), then the ``extra_ids``
+    sentinels ``<extra_id_{extra_ids-1}>`` .. ``<extra_id_0>``, so that ``<extra_id_0>`` is the
+    highest id and ``<extra_id_k>`` is ``len(tokenizer) - 1 - k``. ``vocab_size`` counts everything
+    (T5S's published size is 32,128) and is filled exactly unless the text is too small to offer
+    that many pieces. ``</s>`` ends every sequence (no ``<s>``), as in T5.
+
+    Text handling: Unicode NFC only, not SentencePiece's NFKC (T5's), so ``º``,
+    ``ª``, ``…`` and the like stay as they are. A space becomes ``▁`` and starts a word, and the
+    text's first word gets a ``▁`` too; runs of spaces and newlines (each newline its own token)
+    are kept, so ``decode`` gives back the text exactly, except that a space at the very start of
+    a text is lost, as in SentencePiece. Characters without a piece fall back to their UTF-8 bytes
+    (the byte pieces) instead of ``<unk>``; every character of :data:`SPANISH_ALPHABET` and of the
+    training text has a piece.
+
+    Reproducibility: the trainer of ``tokenizers`` is not reproducible, even on one thread (it adds
+    up floating-point expectations over the words in hash-map order, and orders the characters it
+    adds at the end the same way), so its scores and ids change from run to run. Here the trainer
+    only chooses the pieces; their scores are then recomputed from integer counts (how often each
+    piece is used when each training word is cut into its best pieces: one step of Viterbi EM) and
+    the ids follow those counts, ties in piece order. The same texts and arguments give the same
+    ``tokenizer.json``.
+
+    Example:
+        >>> tok = train_sentencepiece_unigram(["El niño comió 1.º y 2.ª vez."] * 50, vocab_size=600)
+        >>> tok.convert_ids_to_tokens([0, 1, 2]), tok.convert_tokens_to_ids("<extra_id_0>") == len(tok) - 1
+        (['<pad>', '</s>', '<unk>'], True)
+        >>> tok.decode(tok("El 1.º… ¡Olé! 😀")["input_ids"], skip_special_tokens=True)
+        'El 1.º… ¡Olé! 😀'
+    """
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+    from tokenizers.trainers import UnigramTrainer
+
+    if extra_ids < 0:
+        raise EsZooError(f"extra_ids must be >= 0, got {extra_ids}")
+    normalizer = _unigram_normalizer()
+    alphabet = sorted({normalizer.normalize_str(c) for c in SPANISH_ALPHABET + "\n" + _METASPACE} - {""})
+    fixed = len(T5_SPECIAL_TOKENS) + 256 + extra_ids
+
+    def too_small(chars: int, where: str) -> EsZooError:
+        return EsZooError(
+            f"vocab_size={vocab_size} is too small: the {len(T5_SPECIAL_TOKENS)} special tokens, the 256 "
+            f"byte pieces, the {extra_ids} sentinels and the {chars} characters {where} already need "
+            f"{fixed + chars} entries; raise vocab_size"
+        )
+
+    if vocab_size <= fixed + len(alphabet):
+        raise too_small(len(alphabet), "of the alphabet")
+
+    # 1. The words of the text and their counts, exactly as the final pipeline cuts them.
+    seen = {"texts": 0, "chars": 0}
+    counts: collections.Counter[str] = collections.Counter()
+    for text in _checked(texts, seen):
+        counts.update(_metaspace_words(normalizer.normalize_str(text)))
+    if seen["chars"] == 0:
+        raise _no_text(seen)
+    chars = set(alphabet).union("".join(counts))
+    if vocab_size <= fixed + len(chars):
+        raise too_small(len(chars), "of the alphabet and the training text")
+
+    # 2. The trainer picks the pieces (it always keeps every character).
+    reserved = set(T5_SPECIAL_TOKENS) | {f"<0x{b:02X}>" for b in range(256)}
+    reserved |= {f"<extra_id_{k}>" for k in range(extra_ids)}
+    trainer_backend = Tokenizer(Unigram())
+    trainer_backend.pre_tokenizer = pre_tokenizers.Split(" ", behavior="removed")
+    trainer = UnigramTrainer(
+        vocab_size=vocab_size - 256 - extra_ids,
+        show_progress=False,
+        special_tokens=list(T5_SPECIAL_TOKENS),
+        unk_token=T5_SPECIAL_TOKENS[2],
+        initial_alphabet=alphabet,
+    )
+    trainer_backend.train_from_iterator(_unigram_trainer_input(counts), trainer=trainer)
+    trained = json.loads(trainer_backend.to_str())["model"]["vocab"]
+    pieces = [(piece, score) for piece, score in trained if piece not in reserved]
+
+    # 3. Scores from integer counts, ids in count order: the same on every run.
+    usage = _viterbi_counts(pieces, counts)
+    log_total = math.log(sum(usage))
+    ranked = sorted(zip(usage, (piece for piece, _ in pieces)), key=lambda x: (-x[0], x[1]))
+    learned = [(piece, math.log(n if n else 0.5) - log_total) for n, piece in ranked]
+    # Special tokens, byte pieces and sentinels are in the vocabulary but must never be matched in
+    # text (SentencePiece keeps them out of its lattice): "<0x41>" in a text is "<", "0", "x"...,
+    # not "A". Their score is far below any path of ordinary pieces that could spell them.
+    unreachable = min(score for _, score in learned) - 1000.0
+    vocab = (
+        [(token, unreachable) for token in T5_SPECIAL_TOKENS]
+        + [(f"<0x{b:02X}>", unreachable) for b in range(256)]
+        + learned
+        + [(f"<extra_id_{k}>", unreachable) for k in range(extra_ids - 1, -1, -1)]
+    )
+
+    backend = Tokenizer(Unigram(vocab, unk_id=T5_SPECIAL_TOKENS.index("<unk>"), byte_fallback=True))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = _metaspace_pre_tokenizer()
+    backend.decoder = decoders.Sequence(
+        [
+            decoders.ByteFallback(),
+            decoders.Metaspace(replacement=_METASPACE, prepend_scheme="first", split=True),
+        ]
+    )
+    eos = T5_SPECIAL_TOKENS[1]
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"$A:0 {eos}:0", pair=f"$A:0 {eos}:0 $B:1 {eos}:1", special_tokens=[(eos, 1)]
+    )
+    return _wrap_t5(backend, extra_ids, model_max_length=model_max_length)
+
+
 def _capped(texts: Iterable[str], max_chars: int | None) -> Iterator[str]:
     total = 0
     for text in texts:
@@ -370,11 +784,16 @@ def build_tokenizer(
 ) -> "PreTrainedTokenizerFast":
     """Make the tokenizer a recipe asks for and save it into ``output_dir``.
 
-    With ``cfg.vocab_file`` the published vocabulary is loaded (``texts`` is never called);
-    otherwise a vocabulary is trained on ``texts()``, read up to ``cfg.max_training_chars``
-    characters. ``output_dir`` then holds ``tokenizer.json``, ``tokenizer_config.json`` and a
-    BERT-style ``vocab.txt``, and ``transformers.AutoTokenizer.from_pretrained(output_dir)`` loads
-    the same tokenizer.
+    ``cfg.kind`` picks it: ``"wordpiece"`` (BETO, :func:`train_wordpiece`, or the published
+    vocabulary of ``cfg.vocab_file``, in which case ``texts`` is never called),
+    ``"byte_level_bpe"`` (BARTO, :func:`train_byte_level_bpe`) or ``"sentencepiece_unigram"`` (T5S,
+    :func:`train_sentencepiece_unigram`, with ``cfg.extra_ids`` sentinels). Trained vocabularies
+    read ``texts()`` up to ``cfg.max_training_chars`` characters. ``vocab_file``, ``lowercase``
+    and ``strip_accents`` apply to WordPiece only and ``extra_ids`` to unigram only (an
+    :class:`EsZooError` says so otherwise); the unigram trainer has no use for ``min_frequency``.
+    ``output_dir`` then holds ``tokenizer.json`` and
+    ``tokenizer_config.json`` (and, for WordPiece, a BERT-style ``vocab.txt``), and
+    ``transformers.AutoTokenizer.from_pretrained(output_dir)`` loads the same tokenizer.
 
     Example:
         >>> from es_zoo.recipes import TokenizerConfig
@@ -385,33 +804,67 @@ def build_tokenizer(
         >>> AutoTokenizer.from_pretrained("/tmp/tok").tokenize("niño")  # doctest: +SKIP
         ['niño']
     """
-    if cfg.kind != "wordpiece":
-        raise EsZooError(f"tokenizer kind {cfg.kind!r} is not supported yet (only 'wordpiece')")
-    if cfg.vocab_file is not None:
+    kind = getattr(cfg, "kind", "wordpiece")
+    if kind not in TOKENIZER_KINDS:
+        raise EsZooError(f"tokenizer kind {kind!r} is not one of {', '.join(map(repr, TOKENIZER_KINDS))}")
+    vocab_file = getattr(cfg, "vocab_file", None)
+    lowercase = getattr(cfg, "lowercase", False)
+    strip_accents = getattr(cfg, "strip_accents", False)
+    max_chars = getattr(cfg, "max_training_chars", None)
+    extra_ids = getattr(cfg, "extra_ids", 100 if kind == "sentencepiece_unigram" else 0)
+    if kind != "wordpiece":
+        if vocab_file is not None:
+            raise EsZooError(
+                f"tokenizer.vocab_file applies to kind 'wordpiece' only (a published BERT vocab.txt); "
+                f"a {kind!r} tokenizer is trained: remove vocab_file"
+            )
+        for name, value in (("lowercase", lowercase), ("strip_accents", strip_accents)):
+            if value:
+                # BART's and T5's tokenizers are cased; and transformers rebuilds RobertaTokenizer's
+                # pipeline on load without a normalizer, so a lower-casing BPE would not survive.
+                raise EsZooError(f"tokenizer.{name} applies to kind 'wordpiece' only, not {kind!r}")
+    if kind != "sentencepiece_unigram" and extra_ids:
+        raise EsZooError(
+            f"tokenizer.extra_ids (T5's sentinels) applies to kind 'sentencepiece_unigram' only, not {kind!r}"
+        )
+
+    if kind == "wordpiece" and vocab_file is not None:
         tokenizer = wordpiece_from_vocab(
-            cfg.vocab_file,
-            lowercase=cfg.lowercase,
-            strip_accents=cfg.strip_accents,
+            vocab_file, lowercase=lowercase, strip_accents=strip_accents, model_max_length=model_max_length
+        )
+    elif kind == "wordpiece":
+        tokenizer = train_wordpiece(
+            _capped(texts(), max_chars),
+            vocab_size=cfg.vocab_size,
+            lowercase=lowercase,
+            strip_accents=strip_accents,
+            min_frequency=cfg.min_frequency,
+            model_max_length=model_max_length,
+        )
+    elif kind == "byte_level_bpe":
+        tokenizer = train_byte_level_bpe(
+            _capped(texts(), max_chars),
+            vocab_size=cfg.vocab_size,
+            min_frequency=cfg.min_frequency,
             model_max_length=model_max_length,
         )
     else:
-        tokenizer = train_wordpiece(
-            _capped(texts(), cfg.max_training_chars),
+        tokenizer = train_sentencepiece_unigram(
+            _capped(texts(), max_chars),
             vocab_size=cfg.vocab_size,
-            lowercase=cfg.lowercase,
-            strip_accents=cfg.strip_accents,
-            min_frequency=cfg.min_frequency,
+            extra_ids=extra_ids,
             model_max_length=model_max_length,
         )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out))
-    # BETO was published as vocab.txt; writing it too lets a trained vocabulary be read, diffed
-    # against the published one, and loaded by tools that only know the BERT format.
-    vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
-    (out / "vocab.txt").write_text(
-        "".join(t + "\n" for t in sorted(vocab, key=vocab.__getitem__)), encoding="utf-8"
-    )
+    if kind == "wordpiece":
+        # BETO was published as vocab.txt; writing it too lets a trained vocabulary be read, diffed
+        # against the published one, and loaded by tools that only know the BERT format.
+        vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
+        (out / "vocab.txt").write_text(
+            "".join(t + "\n" for t in sorted(vocab, key=vocab.__getitem__)), encoding="utf-8"
+        )
     return tokenizer
 
 
@@ -450,9 +903,298 @@ def wordpiece_tables(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     return is_special, is_continuation
 
 
+def _backend(tokenizer) -> "Tokenizer":
+    return getattr(tokenizer, "backend_tokenizer", tokenizer)
+
+
+def _find_component(component, type_name: str):
+    """The first part of type ``type_name`` in a serialized pre-tokenizer or decoder, Sequences searched."""
+    if not isinstance(component, dict):
+        return None
+    if component.get("type") == type_name:
+        return component
+    for key in ("pretokenizers", "decoders", "normalizers", "processors"):
+        for child in component.get(key) or []:
+            found = _find_component(child, type_name)
+            if found is not None:
+                return found
+    return None
+
+
+def _pipeline(tokenizer) -> dict:
+    """The backend's serialized pipeline (model, pre-tokenizer, ...), as in ``tokenizer.json``."""
+    return json.loads(_backend(tokenizer).to_str())
+
+
+def _byte_piece_value(token: str) -> int | None:
+    match = _BYTE_PIECE.match(token)
+    return int(match.group(1), 16) if match else None
+
+
+def _word_start_rule(tokenizer) -> Callable[[str], bool]:
+    """Whether an ordinary token begins a word, for the tokenizer's family.
+
+    The family is read from the backend (model type and pre-tokenizer), not from class names:
+    WordPiece (a token continues a word iff it has the continuation prefix, "##"), byte-level
+    (GPT-2, BART: a token begins a word iff it begins with a whitespace byte, "Ġ" or "Ċ"...) or
+    Metaspace (SentencePiece: iff it begins with "▁", or with whitespace such as a newline).
+    """
+    pipeline = _pipeline(tokenizer)
+    model = pipeline.get("model") or {}
+    pre_tokenizer = pipeline.get("pre_tokenizer")
+    if model.get("type") == "WordPiece":
+        prefix = model.get("continuing_subword_prefix") or _CONTINUATION
+        return lambda token: not token.startswith(prefix)
+    if _find_component(pre_tokenizer, "ByteLevel") is not None:
+        images = {_byte_images()[b] for b in _WHITESPACE_BYTES}
+        return lambda token: token[:1] in images
+    metaspace = _find_component(pre_tokenizer, "Metaspace")
+    if metaspace is not None:
+        replacement = metaspace.get("replacement") or _METASPACE
+        spaces = set(_WHITESPACE_BYTES)
+
+        def starts_word(token: str) -> bool:
+            if token.startswith(replacement) or token[:1].isspace():
+                return True
+            return _byte_piece_value(token) in spaces  # a newline that fell back to its byte
+
+        return starts_word
+    raise EsZooError(
+        f"cannot tell where words begin for a tokenizer with a {model.get('type')} model and a "
+        f"{(pre_tokenizer or {}).get('type')} pre-tokenizer (expected WordPiece, byte-level BPE or "
+        "SentencePiece-style Metaspace)"
+    )
+
+
+def _special_ids(tokenizer) -> set[int]:
+    return set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+
+
+def word_start_table(tokenizer) -> np.ndarray:
+    """Whether each id begins a word: a bool array of length ``len(tokenizer)``.
+
+    WordPiece: every token but the ``##`` pieces. Byte-level BPE: tokens whose first character
+    stands for a whitespace byte (``Ġ`` space, ``Ċ`` newline, ``ĉ`` tab...), so a word is a
+    ``Ġ`` token and the tokens after it. SentencePiece: tokens that begin with ``▁`` or with
+    whitespace (a newline). In the last two, the first word of a text, and a word right after a
+    newline, has no such mark and so continues the token before it. Special and added tokens count
+    as word starts, as in fairseq's ``is_beginning_of_word``, and so do ids without a token.
+
+    Example:
+        >>> tok = train_byte_level_bpe(["el perro y el gato"] * 30, vocab_size=300)
+        >>> starts = word_start_table(tok)
+        >>> [bool(starts[i]) for i in tok("el perro", add_special_tokens=False)["input_ids"]]
+        [False, True]
+    """
+    rule = _word_start_rule(tokenizer)
+    size = len(tokenizer)
+    table = np.ones(size, dtype=bool)
+    special = _special_ids(tokenizer)
+    for token, i in tokenizer.get_vocab().items():
+        if 0 <= i < size and i not in special:
+            table[i] = rule(token)
+    return table
+
+
+def ordinary_token_ids(tokenizer) -> np.ndarray:
+    """The ids a random replacement may draw, ascending (``int64``).
+
+    Every id but special and added tokens, BETO's ``[EOS]`` and ``[unused*]`` placeholders, the
+    byte-fallback pieces ``<0xNN>`` of a SentencePiece model and T5's ``<extra_id_N>`` sentinels.
+
+    Example:
+        >>> tok = train_byte_level_bpe(["el perro y el gato"] * 30, vocab_size=300)
+        >>> ids = ordinary_token_ids(tok)
+        >>> int(ids[0]), len(ids) == len(tok) - 5  # not <s> <pad> </s> <unk> <mask>
+        (4, True)
+    """
+    size = len(tokenizer)
+    byte_fallback = bool((_pipeline(tokenizer).get("model") or {}).get("byte_fallback"))
+    special = _special_ids(tokenizer)
+    keep = np.zeros(size, dtype=bool)
+    for token, i in tokenizer.get_vocab().items():
+        if not 0 <= i < size or i in special:
+            continue
+        if token in BETO_SPECIAL_TOKENS or _UNUSED.match(token) or _SENTINEL.match(token):
+            continue
+        if byte_fallback and _BYTE_PIECE.match(token):
+            continue
+        keep[i] = True
+    return np.flatnonzero(keep).astype(np.int64)
+
+
+def sentinel_ids(tokenizer) -> tuple[int, int]:
+    """``(id of <extra_id_0>, number of sentinels)`` of a T5-style tokenizer.
+
+    The sentinels must count down contiguously from ``<extra_id_0>``: ``<extra_id_k>`` is
+    ``id_0 - k``, as in T5. Raises :class:`~es_zoo.errors.ObjectiveError` for a tokenizer without
+    sentinels (BETO's or BARTO's) or with a broken run of them.
+
+    Example:
+        >>> tok = train_sentencepiece_unigram(["el perro y el gato"] * 30, vocab_size=600)
+        >>> sentinel_ids(tok) == (len(tok) - 1, 100)
+        True
+    """
+    found: dict[int, int] = {}
+    for token, i in tokenizer.get_vocab().items():
+        match = _SENTINEL.match(token)
+        if match:
+            found[int(match.group(1))] = i
+    if not found:
+        raise ObjectiveError(
+            "span corruption needs sentinel tokens <extra_id_0>, <extra_id_1>, ... and this tokenizer "
+            f"({type(tokenizer).__name__}, {len(tokenizer)} ids) has none: use a T5-style tokenizer "
+            "(tokenizer.kind 'sentencepiece_unigram' with extra_ids > 0)"
+        )
+    n = len(found)
+    first = found.get(0)
+    if sorted(found) != list(range(n)) or any(found[k] != first - k for k in range(n)):
+        numbers = sorted(found)
+        raise ObjectiveError(
+            f"the tokenizer's {n} sentinel tokens do not count down contiguously from <extra_id_0> "
+            f"(numbers {numbers[0]}..{numbers[-1]}; <extra_id_0> = {first}, "
+            f"<extra_id_{numbers[-1]}> = {found[numbers[-1]]}); expected <extra_id_k> = id of <extra_id_0> - k"
+        )
+    return first, n
+
+
+def mask_token_id(tokenizer) -> int:
+    """The id of the tokenizer's mask token; :class:`~es_zoo.errors.ObjectiveError` if it has none.
+
+    Example:
+        >>> mask_token_id(train_byte_level_bpe(["el perro y el gato"] * 30, vocab_size=300)) > 0
+        True
+    """
+    token = getattr(tokenizer, "mask_token", None)
+    token_id = getattr(tokenizer, "mask_token_id", None) if token is not None else None
+    if token_id is None or not 0 <= token_id < len(tokenizer):
+        raise ObjectiveError(
+            f"masking needs a mask token and this tokenizer ({type(tokenizer).__name__}, {len(tokenizer)} "
+            "ids) has none: T5-style tokenizers mark spans with sentinels instead (see sentinel_ids)"
+        )
+    return int(token_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------------------
+
+# Abbreviations after which a "." does not end a sentence, lower-cased. Single letters (initials such
+# as "J. R. R. Tolkien", "a. C.", "p. ej.") and doubled capitals (plurals such as "EE. UU.", "RR. HH.",
+# "FF. AA.") are recognised without a list. "etc." is not here: followed by a capital, it ends one.
+_ABBREVIATIONS = frozenset(
+    """
+    sr sra sres sras srs srta srtas d dña dn dr dra drs dras ud uds vd vds lic licda ing arq prof profa
+    mr mrs ms mme mlle st sto sta excmo excma ilmo ilma rvdo rvda mons fr gral cnel tte sgto cap
+    pág págs p pp núm núms nro art arts cap caps vol vols fig figs ed eds col cols fol fols tel tfno
+    ej aprox av avda pza ctra cía hnos dpto depto admón apdo cód cf cfr op cit ib ibíd íd sig sigs ss
+    """.split()
+)
+# A stop ("." "!" "?" "…", repeated or mixed: "...", "?!"), closing quotes or brackets, whitespace.
+_SENTENCE_END = re.compile(r"([.!?…]+)([»”’\"')\]}]*)(\s+)")
+_PARAGRAPH = re.compile(r"\n\s*")
+_LETTERS_BEFORE = re.compile(r"[^\W\d_]+\Z")
+_OPENERS = "¿¡«“\"([{"
+_DASHES = "—–"
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """Whether the "." at ``dot`` closes an abbreviation ("Sr.", "pág.", "EE.", "J.")."""
+    match = _LETTERS_BEFORE.search(text, max(0, dot - 12), dot)
+    if match is None:
+        return False  # "1999.", "»." ...
+    word = match.group()
+    if len(word) == 1 or (len(word) == 2 and word.isupper() and word[0] == word[1]):
+        return True
+    return word.lower() in _ABBREVIATIONS
+
+
+def _opens_sentence(text: str, pos: int) -> bool:
+    char = text[pos]
+    if char.isupper() or char.isdigit() or char in _OPENERS:
+        return True
+    if char in _DASHES:
+        # Dialogue: "—¿Vienes? —preguntó." The narrator's words after a dash in lower case
+        # continue the sentence; "—¿Vienes? —Sí." starts a new one.
+        rest = text[pos:].lstrip(_DASHES + " ")
+        return not rest[:1].islower()
+    return False
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Character offsets where the sentences of ``text`` begin, ascending; 0 always.
+
+    A rule-based splitter for Spanish. A new sentence begins after a line break (the first
+    non-blank character of the next line) and after ".", "!", "?" or "…" (repeated or mixed, and
+    followed by any closing quotes or brackets, "»" ")" "”"...) followed by whitespace and then a
+    capital letter, a digit, "¿", "¡", "«", "“", '"', an opening bracket, or a dialogue dash "—"
+    that is not followed by lower case ("—¿Vienes? —preguntó." is one sentence). A "." does not end
+    a sentence after an abbreviation: "Sr.", "Sra.", "Srta.", "D.", "Dña.", "Dr.", "Ud.", "Uds.",
+    "pág.", "núm.", "art.", "cap.", "vol.", "p. ej." and others, doubled capitals ("EE. UU.") and
+    single letters (initials, "J. R. R. Tolkien"). Numbers such as "3.5", "1.º" and "1.000.000" do
+    not end sentences (no space follows the "."), but "en 1999. Después" does.
+
+    Example:
+        >>> text = "—¿Vienes? —preguntó el Sr. Pérez. —Sí. Llego el 1.º de mayo."
+        >>> [text[i:i + 6] for i in sentence_starts(text)]
+        ['—¿Vien', '—Sí. L', 'Llego ']
+    """
+    starts = {0}
+    size = len(text)
+    for match in _PARAGRAPH.finditer(text):
+        if match.end() < size:
+            starts.add(match.end())
+    for match in _SENTENCE_END.finditer(text):
+        pos = match.end()
+        if pos >= size or "\n" in match.group(3) or not _opens_sentence(text, pos):
+            continue
+        if match.group(1) == "." and not match.group(2) and _is_abbreviation(text, match.start(1)):
+            continue
+        starts.add(pos)
+    return sorted(starts)
+
+
+@functools.lru_cache(maxsize=1)
+def _space_code_points() -> np.ndarray:
+    """Whitespace that is not a line break: a token's leading space belongs to the word it starts."""
+    return np.array(
+        [c for c in range(0x3001) if chr(c).isspace() and len(("a" + chr(c) + "a").splitlines()) == 1],
+        dtype=np.uint32,
+    )
+
+
+def _token_sentence_starts(text: str, offsets: list[tuple[int, int]]) -> np.ndarray:
+    """For each token, whether it is the first one at or after a sentence start of ``text``.
+
+    A token's span counts from its first character that is not a space, since a space belongs to
+    the word after it: byte-level BPE trims the space off "ĠEl" but leaves a lone "Ġ" empty, and
+    SentencePiece's "▁El" and lone "▁" spans include it, so the start of "Él" in "fin. Él" falls on
+    the token "ĠÉl", "Ġ", "▁Él" or "▁" that carries its space. A line break is not a space: its
+    token ("Ċ", "\n") ends the paragraph before it.
+    """
+    n = len(offsets)
+    flags = np.zeros(n, dtype=bool)
+    if n == 0:
+        return flags
+    spans = np.asarray(offsets, dtype=np.int64).reshape(n, 2)
+    begin, end = spans[:, 0], spans[:, 1]
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    space = np.isin(codes, _space_code_points())
+    if space.any():
+        # next_solid[p]: the first position at or after p that is not a space (len(text) if none).
+        positions = np.where(space, codes.size, np.arange(codes.size))
+        next_solid = np.append(np.minimum.accumulate(positions[::-1])[::-1], codes.size)
+        begin = np.maximum(begin, np.minimum(next_solid[np.minimum(begin, codes.size)], end))
+    begin = np.maximum.accumulate(begin)
+    first = np.searchsorted(begin, np.asarray(sentence_starts(text), dtype=np.int64), side="left")
+    flags[first[first < n]] = True
+    flags[0] = True
+    return flags
+
+
 def tokenize_documents(
-    tokenizer, documents: Iterable[str], batch_size: int = 1000
-) -> Iterator[np.ndarray]:
+    tokenizer, documents: Iterable[str], batch_size: int = 1000, with_sentences: bool = False
+) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
     """Token ids of each document, without special tokens and never truncated.
 
     Encodes ``batch_size`` documents at a time with the Rust tokenizer (parallel over cores) and
@@ -460,15 +1202,23 @@ def tokenize_documents(
     Documents longer than ``model_max_length`` are returned whole and silently: packing them into
     training sequences is the caller's job.
 
+    With ``with_sentences=True`` each item is ``(ids, starts)``: ``starts`` is a bool array as long
+    as ``ids``, True where a token begins a sentence of :func:`sentence_starts` (the first token at
+    or after the sentence's first character, from the tokenizer's character offsets; the first
+    token is always True). This works for WordPiece, byte-level BPE and SentencePiece alike.
+
     Example:
         >>> tok = train_wordpiece(["la casa es blanca"] * 20, vocab_size=300)
         >>> [a, b] = tokenize_documents(tok, ["la casa", ""])
         >>> a.dtype, len(a), len(b)
         (dtype('int32'), 2, 0)
+        >>> [(ids, starts)] = tokenize_documents(tok, ["la casa. es blanca. La casa."], with_sentences=True)
+        >>> tok.convert_ids_to_tokens(ids[starts])
+        ['la', 'L']
     """
     if batch_size < 1:
         raise EsZooError(f"batch_size must be >= 1, got {batch_size}")
-    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)  # a bare tokenizers.Tokenizer works too
+    backend = _backend(tokenizer)  # a bare tokenizers.Tokenizer works too
     if backend.truncation is not None or backend.padding is not None:
         # A copy, so the caller's tokenizer keeps its settings.
         from tokenizers import Tokenizer
@@ -481,5 +1231,9 @@ def tokenize_documents(
         for doc in batch:
             if not isinstance(doc, str):
                 raise CorpusError(f"document is a {type(doc).__name__}, not a str: {doc!r:.80}")
-        for encoding in backend.encode_batch(batch, add_special_tokens=False):
-            yield np.asarray(encoding.ids, dtype=np.int32)
+        for doc, encoding in zip(batch, backend.encode_batch(batch, add_special_tokens=False)):
+            ids = np.asarray(encoding.ids, dtype=np.int32)
+            if with_sentences:
+                yield ids, _token_sentence_starts(doc, encoding.offsets)
+            else:
+                yield ids
