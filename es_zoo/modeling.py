@@ -112,10 +112,56 @@ def build_t5(cfg: "T5ModelConfig", *, vocab_size: int, pad_token_id: int, eos_to
     )
     config.architectures = ["T5ForConditionalGeneration"]
     model = T5ForConditionalGeneration(config)
+    if not cfg.tie_word_embeddings:
+        untie_t5_output_embeddings(model, cfg.initializer_factor)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=pad_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
     )
     return model
+
+
+def untie_t5_output_embeddings(model: "torch.nn.Module", initializer_factor: float = 1.0) -> None:
+    """Give a T5 its own output projection, as T5 v1.1 has.
+
+    transformers 5's ``T5Config`` forces ``tie_word_embeddings=True`` and only keeps the flag's old
+    meaning as ``scale_decoder_outputs``; the model would share ``lm_head`` with the input embeddings.
+    Here ``lm_head`` becomes a separate parameter, initialised as T5 initialises an untied head
+    (normal, std = initializer_factor), and is dropped from the tied-weights map, so both tensors are
+    trained and saved. Loading such a folder (like loading google/t5-v1_1-*) keeps them apart; transformers
+    then logs that "both are present in the checkpoints with different values, so we will NOT tie them".
+    """
+    shared = model.shared.weight
+    head = torch.nn.Parameter(torch.empty_like(shared))
+    torch.nn.init.normal_(head, mean=0.0, std=initializer_factor * 1.0)
+    model.lm_head.weight = head
+    tied = getattr(model, "all_tied_weights_keys", None)
+    if isinstance(tied, dict):
+        tied.pop("lm_head.weight", None)
+
+
+def share_encoder_decoder_weights(model: "torch.nn.Module") -> int:
+    """BERTShare (Rothe et al., 2020): the decoder uses the encoder's parameters wherever both have
+    one of the same name and shape (embeddings, self-attention, feed-forward, layer norms); the
+    decoder's cross-attention and LM head stay its own. Returns the number of tensors shared.
+
+    transformers 5's ``EncoderDecoderModel`` no longer implements ``tie_encoder_decoder``, so es-zoo does
+    it here.
+    """
+    decoder_body = model.decoder.base_model
+    encoder_params = dict(model.encoder.named_parameters())
+    shared = 0
+    for name, param in list(decoder_body.named_parameters()):
+        src = encoder_params.get(name)
+        if src is None or src.shape != param.shape:
+            continue
+        path, _, attr = name.rpartition(".")
+        setattr(decoder_body.get_submodule(path) if path else decoder_body, attr, src)
+        shared += 1
+    # The decoder's LM head was tied to its own word embeddings, which were just replaced.
+    out, inp = model.decoder.get_output_embeddings(), model.decoder.get_input_embeddings()
+    if out is not None and out.weight.shape == inp.weight.shape:
+        out.weight = inp.weight
+    return shared
 
 
 def warm_start_bert2bert(encoder_dir: str, *, share_weights: bool, tokenizer: object) -> "torch.nn.Module":
@@ -139,9 +185,10 @@ def warm_start_bert2bert(encoder_dir: str, *, share_weights: bool, tokenizer: ob
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     if None in (cls_id, sep_id, pad_id):
         raise EsZooError(f"the tokenizer of {encoder_dir} lacks [CLS], [SEP] or [PAD]")
-    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-        encoder_dir, encoder_dir, tie_encoder_decoder=share_weights,
-    )
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(encoder_dir, encoder_dir)
+    if share_weights:
+        share_encoder_decoder_weights(model)
+    model.config.es_zoo_share_weights = share_weights  # saved copies are separate; this says they were one
     for cfg in (model.config, model.config.decoder):
         cfg.decoder_start_token_id = cls_id
         cfg.bos_token_id = cls_id
@@ -174,11 +221,11 @@ class Seq2SeqLoss(torch.nn.Module):
         logits = self.model(
             input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
         ).logits
-        valid = labels != -100
-        picked = logits[valid].float()
-        target = labels[valid]
-        loss_sum = F.cross_entropy(picked, target, reduction="sum")
-        correct = (picked.argmax(-1) == target).sum()
+        # No boolean indexing of the (batch, length, vocabulary) logits: copying them costs more
+        # than the loss itself; -100 labels are skipped by the loss and never equal a prediction.
+        flat = logits.reshape(-1, logits.shape[-1]).float()
+        loss_sum = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="sum")
+        correct = (flat.detach().argmax(-1) == labels.reshape(-1)).sum()
         return loss_sum, correct
 
     @torch.no_grad()

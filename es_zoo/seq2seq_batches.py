@@ -124,8 +124,6 @@ class Seq2SeqBatchMaker:
     """Builds this process's slices of the corrupted global batch for any step (see the module doc)."""
 
     def __init__(self, cfg: Any, data: Seq2SeqData, rank: int, world: int) -> None:
-        from es_zoo.training import StepBatch  # noqa: F401  (the type this returns)
-
         self.cfg, self.data = cfg, data
         self.rank, self.world = rank, world
         t = cfg.training
