@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from es_zoo.errors import TrainingError
-from es_zoo.packing import EpochSampler, PackedSequences
+from es_zoo.packing import PackedSequences
 
 
 @dataclass
@@ -124,24 +123,18 @@ class Seq2SeqBatchMaker:
     """Builds this process's slices of the corrupted global batch for any step (see the module doc)."""
 
     def __init__(self, cfg: Any, data: Seq2SeqData, rank: int, world: int) -> None:
+        from es_zoo.training import phase_samplers
+
         self.cfg, self.data = cfg, data
         self.rank, self.world = rank, world
         t = cfg.training
         self.packed = [packed_for(data, data.stream, p.seq_len, cfg.objective) for p in t.phases]
-        self.samplers = [
-            EpochSampler(len(pk), p.global_batch_size, t.seed, i)
-            for i, (pk, p) in enumerate(zip(self.packed, t.phases))
-        ]
-        for i, p in enumerate(t.phases):
-            if p.global_batch_size % (t.micro_batch(i) * world):
-                raise TrainingError(
-                    f"phases[{i}].global_batch_size {p.global_batch_size} is not a multiple of "
-                    f"micro_batch_size {t.micro_batch(i)} x {world} processes"
-                )
+        self.samplers = phase_samplers(self.packed, t, world)
 
     def accumulation(self, phase: int) -> int:
-        t = self.cfg.training
-        return t.phases[phase].global_batch_size // (t.micro_batch(phase) * self.world)
+        from es_zoo.training import accumulation_steps
+
+        return accumulation_steps(self.cfg.training, phase, self.world)
 
     def __call__(self, step: int) -> Any:
         from es_zoo.training import StepBatch, phase_at

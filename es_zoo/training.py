@@ -145,6 +145,23 @@ def phase_at(step: int, cfg: TrainingConfig) -> tuple[int, int]:
     raise IndexError("step beyond the last phase")
 
 
+def phase_samplers(packed: list, t: TrainingConfig, world: int) -> list[EpochSampler]:
+    """One global-batch sampler per phase (over that phase's packed sequences), after checking that
+    every global batch splits evenly into micro-batches over ``world`` processes."""
+    for i, p in enumerate(t.phases):
+        if p.global_batch_size % (t.micro_batch(i) * world):
+            raise TrainingError(
+                f"phases[{i}].global_batch_size {p.global_batch_size} is not a multiple of "
+                f"micro_batch_size {t.micro_batch(i)} x {world} processes"
+            )
+    return [EpochSampler(len(pk), p.global_batch_size, t.seed, i) for i, (pk, p) in enumerate(zip(packed, t.phases))]
+
+
+def accumulation_steps(t: TrainingConfig, phase: int, world: int) -> int:
+    """Micro-batches each process runs per optimizer step in ``phase``."""
+    return t.phases[phase].global_batch_size // (t.micro_batch(phase) * world)
+
+
 class BatchMaker:
     """Masked LM (BETO): builds the slices of the global batch that belong to this process, for any step."""
 
@@ -154,21 +171,10 @@ class BatchMaker:
         self.rank, self.world = rank, world
         t = cfg.training
         self.packed = [PackedSequences(data.stream, p.seq_len, data.cls_id, data.sep_id) for p in t.phases]
-        self.samplers = [
-            EpochSampler(len(pk), p.global_batch_size, t.seed, i)
-            for i, (pk, p) in enumerate(zip(self.packed, t.phases))
-        ]
-        for i, p in enumerate(t.phases):
-            per_step = t.micro_batch(i) * world
-            if p.global_batch_size % per_step:
-                raise TrainingError(
-                    f"phases[{i}].global_batch_size {p.global_batch_size} is not a multiple of "
-                    f"micro_batch_size {t.micro_batch(i)} x {world} processes"
-                )
+        self.samplers = phase_samplers(self.packed, t, world)
 
     def accumulation(self, phase: int) -> int:
-        t = self.cfg.training
-        return t.phases[phase].global_batch_size // (t.micro_batch(phase) * self.world)
+        return accumulation_steps(self.cfg.training, phase, self.world)
 
     def __call__(self, step: int) -> StepBatch:
         t, obj = self.cfg.training, self.cfg.objective
