@@ -164,6 +164,23 @@ def share_encoder_decoder_weights(model: "torch.nn.Module") -> int:
     return shared
 
 
+def check_is_bert(path: str) -> None:
+    """Raise a clear error unless ``path`` is a transformers folder holding a BERT (e.g. BETO)."""
+    from transformers import AutoConfig
+
+    from es_zoo.errors import EsZooError
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise EsZooError(f"{path}: not a transformers model folder ({exc})") from None
+    if config.model_type != "bert":
+        raise EsZooError(
+            f"{path} holds a '{config.model_type}' model, not a BERT: bert2bert warm-starts from a BERT such "
+            "as BETO (a catalogue name like beto-base-cased, a local BETO folder, or an `es-zoo reproduce beto` run)"
+        )
+
+
 def warm_start_bert2bert(encoder_dir: str, *, share_weights: bool, tokenizer: object) -> "torch.nn.Module":
     """An ``EncoderDecoderModel`` whose encoder and decoder both start from the BERT in ``encoder_dir``.
 
@@ -172,16 +189,11 @@ def warm_start_bert2bert(encoder_dir: str, *, share_weights: bool, tokenizer: ob
     settings follow Rothe et al.: the decoder starts with ``[CLS]`` and stops at ``[SEP]``; they are in
     both ``config`` and ``generation_config`` so ``generate`` works after ``save_pretrained`` and reload.
     """
-    from transformers import AutoConfig, EncoderDecoderModel, GenerationConfig
+    from transformers import EncoderDecoderModel, GenerationConfig
 
     from es_zoo.errors import EsZooError
 
-    config = AutoConfig.from_pretrained(encoder_dir)
-    if config.model_type != "bert":
-        raise EsZooError(
-            f"{encoder_dir} holds a '{config.model_type}' model, not a BERT: BETO2BETO/BETOShare warm-start "
-            "from a BERT checkpoint (a catalogue name such as beto-base-cased, or an `es-zoo reproduce beto` run)"
-        )
+    check_is_bert(encoder_dir)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     if None in (cls_id, sep_id, pad_id):
         raise EsZooError(f"the tokenizer of {encoder_dir} lacks [CLS], [SEP] or [PAD]")

@@ -346,7 +346,9 @@ def _stage_warm_start(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> t
                           command=f"(bert2bert fallback) es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}")
             record = {"requested": m.encoder, "path": str(beto_dir / "model"),
                       "source": f"reproduced here: es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}"}
-        _check_is_bert(record["path"])
+        from es_zoo.modeling import check_is_bert
+
+        check_is_bert(record["path"])
         tok = AutoTokenizer.from_pretrained(record["path"])
         tmp = run_dir / ".tmp-tokenizer"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -380,22 +382,6 @@ def _resolve_encoder(name: str, accelerator: Any) -> dict | None:
         return None
     how = "from the catalogue" if where != name else "Hub id"
     return {"requested": name, "path": path, "source": f"the Hub, {where} ({how})"}
-
-
-def _check_is_bert(path: str) -> None:
-    from transformers import AutoConfig
-
-    from es_zoo.errors import EsZooError
-
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise EsZooError(f"{path}: not a transformers model folder ({exc})") from None
-    if config.model_type != "bert":
-        raise EsZooError(
-            f"{path} holds a '{config.model_type}' model, not a BERT: bert2bert warm-starts from a BERT such "
-            "as BETO (a catalogue name like beto-base-cased, a local BETO folder, or an `es-zoo reproduce beto` run)"
-        )
 
 
 def seq2seq_data(cfg: ResolvedRecipe, tokenizer: Any, streams: dict) -> Any:
