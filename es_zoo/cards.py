@@ -118,6 +118,10 @@ def _family_text(cfg: ResolvedRecipe, results: dict) -> dict:
         rows.append(("span accuracy (whole noise spans right)", _pct(h["span_accuracy"]),
                      _pct(h0["span_accuracy"]) if h0 else "-"))
     rows.append(("unigram baseline accuracy (same targets)", _pct(h["unigram_accuracy"]), ""))
+    if "span_token_accuracy" in h:
+        rows.append(("accuracy on the tokens inside spans (sentinels and </s> excluded)",
+                     _pct(h["span_token_accuracy"]), _pct(h0["span_token_accuracy"]) if "span_token_accuracy" in h0 else "-"))
+        rows.append(("unigram baseline on the same span tokens", _pct(h["span_token_unigram_accuracy"]), ""))
     o = c.objective
     if arch == "t5":
         m = c.model

@@ -205,6 +205,12 @@ class DenoisingConfig:
     poisson_lambda: float = 3.5  # span lengths in words ~ Poisson(lambda), 0-length spans are insertions
     permute_sentence_ratio: float = 1.0  # share of the sentences shuffled (1.0: all of them)
     insert_ratio: float = 0.0  # extra random insertions (BART used none)
+    # es-zoo's own aid for tiny models, not part of BART (0 = off, as in the paper preset): the first
+    # ``copy_warmup_steps`` steps reconstruct blocks of ``copy_warmup_length`` random tokens, uncorrupted.
+    # A 2-layer model then learns to read its encoder within ~150 steps; on natural text alone it learns a
+    # decoder-only language model first and never starts copying within a CPU budget (docs/seq2seq-pretraining.md).
+    copy_warmup_steps: int = 0
+    copy_warmup_length: int = 32
 
     def __post_init__(self) -> None:
         for name in ("mask_ratio", "random_ratio", "permute_sentence_ratio", "insert_ratio"):
@@ -212,6 +218,10 @@ class DenoisingConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.poisson_lambda <= 0:
             raise ValueError("poisson_lambda must be > 0")
+        if self.copy_warmup_steps < 0:
+            raise ValueError("copy_warmup_steps must be >= 0")
+        if self.copy_warmup_length < 3:
+            raise ValueError("copy_warmup_length must be >= 3 (a start token, one token, an end token)")
 
 
 @dataclass
@@ -375,6 +385,20 @@ class PresetConfig:
                 )
             if self.evaluation.seq_len > limit:
                 raise ValueError("evaluation.seq_len exceeds model.max_position_embeddings")
+        warmup = getattr(self.objective, "copy_warmup_steps", 0)
+        if warmup:
+            first = self.training.phases[0] if self.training.phases else None
+            if first is None or warmup >= first.max_steps:
+                have = f"{first.max_steps} steps" if first else "no phase"
+                raise ValueError(
+                    f"objective.copy_warmup_steps ({warmup}) must be shorter than the first training phase "
+                    f"({have}); lower it, e.g. objective.copy_warmup_steps=0 to train without the warm-up"
+                )
+            if self.objective.copy_warmup_length > first.seq_len:
+                raise ValueError(
+                    f"objective.copy_warmup_length ({self.objective.copy_warmup_length}) must not exceed the "
+                    f"first phase's seq_len ({first.seq_len})"
+                )
 
 
 # architecture -> (tokenizer kind, objective kind): the combinations es-zoo knows how to train.

@@ -98,6 +98,17 @@ def corrupt(data: Seq2SeqData, objective: Any, packed: PackedSequences, starts: 
     return Corrupted(out.input_ids, out.input_lengths, out.labels)
 
 
+def copy_batch(data: Seq2SeqData, size: int, length: int, rng: np.random.Generator) -> Corrupted:
+    """``size`` framed blocks of ``length`` random ordinary tokens, to be reconstructed as they are.
+
+    The copy warm-up of ``DenoisingConfig.copy_warmup_steps`` (es-zoo's, not BART's): nothing in such a
+    block is predictable from the decoder's own prefix, so the only way down is to read the encoder.
+    """
+    ids = data.random_ids[rng.integers(0, len(data.random_ids), size=(size, length))]
+    ids[:, 0], ids[:, -1] = data.bos_id, data.eos_id
+    return Corrupted(ids, np.full(size, length, dtype=np.int64), ids.copy())
+
+
 def to_tensors(c: Corrupted, rows: slice | np.ndarray, pad_id: int, decoder_start_id: int) -> dict:
     """One slice as model inputs, padded to the slice's longest input (not to the maximum length)."""
     import torch
@@ -145,7 +156,10 @@ class Seq2SeqBatchMaker:
         # Fresh noise every time a block is seen, keyed by the step: resumed runs and every process
         # draw exactly the same corruption.
         rng = np.random.default_rng([t.seed, phase, pstep, 0x5E025E0])
-        c = corrupt(self.data, self.cfg.objective, self.packed[phase], self.data.sentence_starts, indices, rng)
+        if step < getattr(self.cfg.objective, "copy_warmup_steps", 0):
+            c = copy_batch(self.data, len(indices), self.cfg.objective.copy_warmup_length, rng)
+        else:
+            c = corrupt(self.data, self.cfg.objective, self.packed[phase], self.data.sentence_starts, indices, rng)
         mb = t.micro_batch(phase)
         micro = []
         for a in range(self.accumulation(phase)):

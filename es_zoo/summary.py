@@ -38,6 +38,10 @@ def _heldout_rows(results: dict) -> list[tuple[str, str, str]]:
     if "span_accuracy" in h:
         rows.append(("held-out span accuracy (whole noise spans)", with0("span_accuracy", True), "not reported"))
     rows.append(("  unigram baseline accuracy", f"{100 * h['unigram_accuracy']:.2f}%", ""))
+    if "span_token_accuracy" in h:
+        rows.append(("held-out accuracy on span tokens (no sentinels)", with0("span_token_accuracy", True),
+                     "not reported"))
+        rows.append(("  unigram baseline on span tokens", f"{100 * h['span_token_unigram_accuracy']:.2f}%", ""))
     return rows
 
 

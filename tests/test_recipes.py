@@ -135,6 +135,7 @@ def test_barto_and_t5s_paper_presets_are_the_published_setups() -> None:
     assert [(p.max_steps, p.seq_len, p.global_batch_size) for p in b.training.phases] == [(100_000, 1024, 2048)]
     assert b.training.warmup_steps == 10_000 and b.training.mixed_precision == "fp16"
     assert (b.objective.mask_ratio, b.objective.poisson_lambda, b.objective.permute_sentence_ratio) == (0.3, 3.5, 1.0)
+    assert b.objective.copy_warmup_steps == 0  # BART's objective, unchanged (the warm-up is a tiny-model aid)
     t = load_recipe("t5s", preset="paper")
     m = t.model
     assert (m.num_layers, m.num_decoder_layers, m.d_model, m.d_ff, m.feed_forward_proj) == (12, 12, 768, 2048, "gated-gelu")
@@ -172,6 +173,14 @@ def test_families_must_match_their_tokenizer_and_objective(tmp_path: Path) -> No
     with pytest.raises(RecipeError, match="at least one phase"):
         load_recipe("barto", overrides=["training.phases=[]", "training.warmup_steps=0"])
     assert load_recipe("bert2bert", preset="paper").training.total_steps == 0  # warm start only
+    with pytest.raises(RecipeError, match=r"copy_warmup_steps \(200\) must be shorter than the first training "
+                       r"phase \(50 steps\); lower it, e.g. objective.copy_warmup_steps=0"):
+        load_recipe("barto", max_steps=50)
+    assert load_recipe("barto", max_steps=50, overrides=["objective.copy_warmup_steps=0"]).training.total_steps == 50
+    with pytest.raises(RecipeError, match=r"copy_warmup_length \(256\) must not exceed the first phase's seq_len \(128\)"):
+        load_recipe("barto", overrides=["objective.copy_warmup_length=256"])
+    with pytest.raises(RecipeError, match="copy_warmup_steps must be >= 0"):
+        load_recipe("barto", overrides=["objective.copy_warmup_steps=-1"])
     p = _write(tmp_path, lambda d: d["presets"]["tiny"]["model"].pop("architecture"))
     with pytest.raises(RecipeError, match=r"presets\.tiny\.model\.architecture: missing required key"):
         load_recipe_file(p)
