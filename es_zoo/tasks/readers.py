@@ -1,0 +1,391 @@
+"""Strict readers for the published formats of the GLUES tasks.
+
+One reader per format, each returning plain records (lists of dicts) that ``es_zoo.tasks.datasets``
+turns into a typed ``datasets.DatasetDict``. Strict means: a line that does not have the expected
+shape raises :class:`FormatError` naming the file, the line number and what was expected; a label
+outside the declared set is an error, not a warning; nothing is dropped silently. A byte-order mark at
+the very start of a file is accepted (editors write one); anywhere else in a line-based file it is an
+error, because it means two files were concatenated or a field was pasted with one.
+
+Formats:
+
+- CoNLL-2002 (``esp.train``, ``esp.testa``, ``esp.testb``): ``token POS IOB2`` separated by single
+  spaces, a blank line between sentences, optional ``-DOCSTART-`` lines (skipped, as conlleval does).
+- CoNLL-U (Universal Dependencies): comments, multiword-token ranges (``3-4``) and empty nodes
+  (``5.1``) handled as UD specifies; the *words* (integer ids) are what is scored.
+- TSV: XNLI 1.0 (``xnli.{dev,test}.tsv``, a ``language`` column; Spanish rows kept), XNLI-MT
+  (``multinli.train.es.tsv``: ``premise hypo label``, "contradictory" meaning contradiction), the
+  5-column XNLI file (``pairID gold_label sentence1 sentence2 genre``), PAWS-X
+  (``id sentence1 sentence2 label``) and its 3-column XTREME copy, MLDoc (``label<TAB>text``).
+- SQuAD v1.1 / v2.0 JSON (MLQA, TAR/SQuAD-es, XQuAD): every answer's ``answer_start`` must point at its
+  text in the context.
+
+Example:
+    >>> sents = read_conll2002("esp.testa", labels=NER_LABELS)  # doctest: +SKIP
+    >>> sents[0]["tokens"][:3], sents[0]["ner_tags"][:3]  # doctest: +SKIP
+    (['Sao', 'Paulo', '('], ['B-LOC', 'I-LOC', 'O'])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from es_zoo.errors import EsZooError
+
+BOM = "\ufeff"
+
+NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+        "PUNCT", "SCONJ", "SYM", "VERB", "X")
+# UD v1 (the v1.4 treebanks GLUES tags with) had CONJ where v2 has CCONJ.
+UPOS_V1 = tuple("CONJ" if t == "CCONJ" else t for t in UPOS)
+# The 37 universal relations of UD v2 (v1 had 40, three of which v2 renamed); language subtypes such
+# as ``obl:arg`` are accepted when their universal part is listed.
+UD_RELATIONS = ("acl", "advcl", "advmod", "amod", "appos", "aux", "case", "cc", "ccomp", "clf", "compound",
+                "conj", "cop", "csubj", "dep", "det", "discourse", "dislocated", "expl", "fixed", "flat",
+                "goeswith", "iobj", "list", "mark", "nmod", "nsubj", "nummod", "obj", "obl", "orphan",
+                "parataxis", "punct", "reparandum", "root", "vocative", "xcomp",
+                # UD v1 names (v1.4 treebanks): dobj -> obj, neg -> advmod, mwe -> fixed, name -> flat,
+                # auxpass, csubjpass, nsubjpass -> :pass subtypes.
+                "dobj", "neg", "mwe", "name", "auxpass", "csubjpass", "nsubjpass", "foreign", "remnant")
+XNLI_LABELS = ("entailment", "neutral", "contradiction")
+PAWSX_LABELS = ("0", "1")
+MLDOC_LABELS = ("CCAT", "ECAT", "GCAT", "MCAT")
+
+
+class FormatError(EsZooError):
+    """A task file that does not have the shape of its published format."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = str(path), line
+
+
+def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line without its newline), UTF-8, a leading BOM accepted, any other BOM refused."""
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(p, None, "no such file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = p.read_bytes()[: e.start].count(b"\n") + 1
+        raise FormatError(p, line, f"not UTF-8 ({e.reason} at byte {e.start}); convert the file to UTF-8 "
+                                   "(the original CoNLL-2002 distribution is Latin-1)") from None
+    if text.startswith(BOM):
+        text = text[1:]
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if BOM in line:
+            raise FormatError(p, number, "a byte-order mark (U+FEFF) inside the file; was a second file "
+                                         "appended to this one?")
+        yield number, line
+
+
+def _check_label(path: Path | str, line: int, label: str, allowed: Sequence[str], what: str) -> str:
+    if label not in allowed:
+        raise FormatError(path, line, f"{what} {label!r} is not in the task's label set {list(allowed)}")
+    return label
+
+
+# --------------------------------------------------------------------------------------------- CoNLL-2002
+def read_conll2002(path: str | Path, labels: Sequence[str] = NER_LABELS) -> list[dict]:
+    """Sentences of a CoNLL-2002 file: ``{"id", "tokens", "pos_tags", "ner_tags"}`` (tags as strings).
+
+    Each line is ``token POS TAG`` separated by single spaces; a blank line ends a sentence. Tags must be
+    in ``labels``. An ``I-X`` that does not continue an ``X`` entity is kept as it is: each of the three
+    published files has one (an entity running across a sentence break), and conlleval scores it as the
+    start of a new entity.
+    """
+    sentences: list[dict] = []
+    tokens: list[str] = []
+    pos: list[str] = []
+    tags: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        if tokens:
+            sentences.append({"id": f"{Path(path).name}:{start}", "tokens": list(tokens),
+                              "pos_tags": list(pos), "ner_tags": list(tags)})
+            tokens.clear(), pos.clear(), tags.clear()
+
+    for number, line in _lines(path):
+        if not line.strip():
+            flush()
+            continue
+        if "\t" in line:
+            raise FormatError(path, number, "a tab; CoNLL-2002 separates `token POS IOB2` by single spaces")
+        fields = line.split(" ")
+        if len(fields) != 3 or not all(fields):
+            raise FormatError(path, number, f"expected 3 space-separated fields `token POS IOB2`, "
+                                            f"got {len([f for f in fields if f])}: {line!r}")
+        if fields[0] == "-DOCSTART-":
+            flush()
+            continue
+        tag = _check_label(path, number, fields[2], labels, "tag")
+        if not tokens:
+            start = number
+        tokens.append(fields[0]), pos.append(fields[1]), tags.append(tag)
+    flush()
+    if not sentences:
+        raise FormatError(path, None, "no sentences")
+    return sentences
+
+
+# ------------------------------------------------------------------------------------------------ CoNLL-U
+def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequence[str] = UD_RELATIONS) -> list[dict]:
+    """Sentences of a CoNLL-U file, words only (what UD scores), with the tokens they came from.
+
+    Returns ``{"id", "text", "tokens", "upos", "xpos", "feats", "lemmas", "head", "deprel", "multiword"}``
+    where ``tokens`` are the word forms, ``head`` 0 is the root, and ``multiword`` lists the surface
+    tokens that span several words as ``(first word index, last word index, form)`` (0-based). Empty
+    nodes (``5.1``, enhanced dependencies only) are validated and skipped, as the CoNLL 2018 evaluation
+    skips them for UAS/LAS.
+    """
+    sentences: list[dict] = []
+    sent: dict | None = None
+    start = 0
+
+    def new() -> dict:
+        return {"sent_id": None, "text": None, "tokens": [], "upos": [], "xpos": [], "feats": [], "lemmas": [],
+                "head": [], "deprel": [], "multiword": [], "_ranges": [], "_lines": []}
+
+    def finish(number: int) -> None:
+        nonlocal sent
+        if sent is None:
+            return
+        if not sent["tokens"]:
+            raise FormatError(path, start, "a sentence with no words (comments only)")
+        n = len(sent["tokens"])
+        lines = sent.pop("_lines")
+        for i, h in enumerate(sent["head"]):
+            if h > n:
+                raise FormatError(path, lines[i], f"word {i + 1} has HEAD {h} but the sentence has {n} words")
+        if sum(h == 0 for h in sent["head"]) != 1:
+            raise FormatError(path, start, f"expected exactly one word with HEAD 0, found "
+                                           f"{sum(h == 0 for h in sent['head'])}")
+        for first, last, form, line in sent.pop("_ranges"):
+            if last > n:
+                raise FormatError(path, line, f"multiword token {first}-{last} goes past the last word ({n})")
+            sent["multiword"].append([first - 1, last - 1, form])
+        sent["id"] = sent.pop("sent_id") or f"{Path(path).name}:{start}"
+        sentences.append(sent)
+        sent = None
+
+    expected = 1
+    for number, line in _lines(path):
+        if not line.strip():
+            if line:
+                raise FormatError(path, number, "a line of spaces; CoNLL-U sentences end with an empty line")
+            finish(number)
+            expected = 1
+            continue
+        if sent is None:
+            sent, start = new(), number
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("=")
+            if key.strip() == "sent_id":
+                sent["sent_id"] = value.strip()
+            elif key.strip() == "text":
+                sent["text"] = value.strip()
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            hint = " (spaces instead of tabs?)" if len(cols) == 1 and " " in line else ""
+            raise FormatError(path, number, f"expected 10 tab-separated columns, got {len(cols)}{hint}")
+        ident = cols[0]
+        if "-" in ident:
+            a, _, b = ident.partition("-")
+            if not (a.isdigit() and b.isdigit()) or int(a) != expected or int(b) <= int(a):
+                raise FormatError(path, number, f"multiword token range {ident!r}: expected {expected}-N with N > {expected}")
+            sent["_ranges"].append((int(a), int(b), cols[1], number))
+            continue
+        if "." in ident:
+            a, _, b = ident.partition(".")
+            if not (a.isdigit() and b.isdigit()) or int(a) != expected - 1:
+                raise FormatError(path, number, f"empty node {ident!r}: expected {expected - 1}.N")
+            continue
+        if not ident.isdigit() or int(ident) != expected:
+            raise FormatError(path, number, f"word id {ident!r}: expected {expected}")
+        expected += 1
+        form, lemma, tag, xpos, feats, head, rel = cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]
+        if not form:
+            raise FormatError(path, number, "an empty FORM")
+        _check_label(path, number, tag, upos, "UPOS")
+        if not head.isdigit():
+            raise FormatError(path, number, f"HEAD {head!r}: expected a word id (0 for the root)")
+        if int(head) == int(ident):
+            raise FormatError(path, number, f"word {ident} is its own HEAD")
+        _check_label(path, number, rel.split(":")[0], relations, "DEPREL")
+        if (int(head) == 0) != (rel == "root"):
+            raise FormatError(path, number, f"HEAD {head} with DEPREL {rel!r}: the root (HEAD 0) and only it "
+                                            "has DEPREL root")
+        for key, value in (("tokens", form), ("upos", tag), ("xpos", xpos), ("feats", feats), ("lemmas", lemma),
+                           ("head", int(head)), ("deprel", rel), ("_lines", number)):
+            sent[key].append(value)
+    if sent is not None:
+        finish(number)
+    if not sentences:
+        raise FormatError(path, None, "no sentences")
+    return sentences
+
+
+# --------------------------------------------------------------------------------------------------- TSV
+def _tsv(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    for number, line in _lines(path):
+        if line == "":
+            continue
+        yield number, line.split("\t")
+
+
+def _need(path, number: int, cols: list[str], n: int, shape: str) -> None:
+    if len(cols) != n:
+        hint = " (spaces instead of tabs?)" if len(cols) < n and "  " in "\t".join(cols) else ""
+        raise FormatError(path, number, f"expected {n} tab-separated columns `{shape}`, got {len(cols)}{hint}")
+
+
+def _text(path, number: int, value: str, name: str) -> str:
+    if not value.strip():
+        raise FormatError(path, number, f"an empty {name}")
+    return value
+
+
+def read_xnli(path: str | Path, language: str = "es", labels: Sequence[str] = XNLI_LABELS) -> list[dict]:
+    """XNLI pairs ``{"id", "sentence1", "sentence2", "label", "genre"}`` from any of its published files.
+
+    Recognised by the header: XNLI 1.0 (``language gold_label ... sentence1 sentence2 promptID pairID
+    genre ...``; rows of ``language`` only), the 5-column file (``pairID gold_label sentence1 sentence2
+    genre``) and XNLI-MT (``premise hypo label``, whose "contradictory" is XNLI's "contradiction").
+    """
+    rows = _tsv(path)
+    try:
+        number, header = next(rows)
+    except StopIteration:
+        raise FormatError(path, None, "an empty file") from None
+    out = []
+    if header == ["premise", "hypo", "label"]:
+        for number, cols in rows:
+            _need(path, number, cols, 3, "premise hypo label")
+            label = "contradiction" if cols[2] == "contradictory" else cols[2]
+            out.append({"id": f"{Path(path).name}:{number}", "sentence1": _text(path, number, cols[0], "premise"),
+                        "sentence2": _text(path, number, cols[1], "hypothesis"),
+                        "label": _check_label(path, number, label, labels, "label"), "genre": ""})
+    elif {"gold_label", "sentence1", "sentence2", "pairID"} <= set(header):
+        col = {name: i for i, name in enumerate(header)}
+        lang = col.get("language")
+        for number, cols in rows:
+            _need(path, number, cols, len(header), " ".join(header))
+            if lang is not None and cols[lang] != language:
+                continue
+            out.append({"id": cols[col["pairID"]], "sentence1": _text(path, number, cols[col["sentence1"]], "sentence1"),
+                        "sentence2": _text(path, number, cols[col["sentence2"]], "sentence2"),
+                        "label": _check_label(path, number, cols[col["gold_label"]], labels, "gold_label"),
+                        "genre": cols[col["genre"]] if "genre" in col else ""})
+    else:
+        raise FormatError(path, number, "not an XNLI header: expected `premise hypo label` (XNLI-MT), "
+                                        "`pairID gold_label sentence1 sentence2 genre` or XNLI 1.0's columns")
+    if not out:
+        raise FormatError(path, None, f"no rows{' in language ' + language if header[:1] == ['language'] else ''}")
+    return out
+
+
+def read_pawsx(path: str | Path, labels: Sequence[str] = PAWSX_LABELS) -> list[dict]:
+    """PAWS-X pairs ``{"id", "sentence1", "sentence2", "label"}``: the published ``id sentence1 sentence2
+    label`` files (with their header) or XTREME's 3-column copy (no header, no id)."""
+    out = []
+    for number, cols in _tsv(path):
+        if number == 1 and cols == ["id", "sentence1", "sentence2", "label"]:
+            continue
+        if len(cols) == 4:
+            ident, s1, s2, label = cols
+        elif len(cols) == 3:
+            (s1, s2, label), ident = cols, f"{Path(path).name}:{number}"
+        else:
+            raise FormatError(path, number, f"expected 4 tab-separated columns `id sentence1 sentence2 label` "
+                                            f"or 3 (XTREME's `sentence1 sentence2 label`), got {len(cols)}")
+        out.append({"id": ident, "sentence1": _text(path, number, s1, "sentence1"),
+                    "sentence2": _text(path, number, s2, "sentence2"),
+                    "label": _check_label(path, number, label, labels, "label")})
+    if not out:
+        raise FormatError(path, None, "no rows")
+    return out
+
+
+def read_mldoc(path: str | Path, labels: Sequence[str] = MLDOC_LABELS) -> list[dict]:
+    """MLDoc documents ``{"id", "text", "label"}`` from ``label<TAB>text`` lines."""
+    out = []
+    for number, cols in _tsv(path):
+        _need(path, number, cols, 2, "label text")
+        out.append({"id": f"{Path(path).name}:{number}", "label": _check_label(path, number, cols[0], labels, "label"),
+                    "text": _text(path, number, cols[1], "text")})
+    if not out:
+        raise FormatError(path, None, "no rows")
+    return out
+
+
+# -------------------------------------------------------------------------------------------- SQuAD JSON
+def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list[dict]:
+    """Questions of a SQuAD v1.1/v2.0 JSON file: ``{"id", "title", "context", "question", "answers":
+    {"text": [...], "answer_start": [...]}, "is_impossible"}``.
+
+    Every answer must sit at its ``answer_start`` in the context (an error names the question id
+    otherwise). Unanswerable questions (v2.0 ``is_impossible``) are kept with no answers; with
+    ``allow_unanswerable=False`` they are an error.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(p, None, "no such file")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as e:
+        raise FormatError(p, e.lineno, f"not valid JSON ({e.msg}, column {e.colno})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
+        raise FormatError(p, None, "expected SQuAD JSON: an object with a `data` list of articles")
+    out, seen = [], set()
+    for a, article in enumerate(raw["data"]):
+        for g, para in enumerate(article.get("paragraphs", [])):
+            where = f"data[{a}].paragraphs[{g}]"
+            context = para.get("context")
+            if not isinstance(context, str) or not context.strip():
+                raise FormatError(p, None, f"{where}: missing or empty context")
+            for q in para.get("qas", []):
+                qid = q.get("id")
+                if not qid or not q.get("question", "").strip():
+                    raise FormatError(p, None, f"{where}: a question without id or text")
+                if qid in seen:
+                    raise FormatError(p, None, f"question {qid!r} appears twice")
+                seen.add(qid)
+                impossible = bool(q.get("is_impossible", False))
+                answers = q.get("answers", [])
+                if impossible:
+                    if allow_unanswerable is False:
+                        raise FormatError(p, None, f"question {qid!r} is unanswerable, which this task does not allow")
+                    answers = []
+                elif not answers:
+                    raise FormatError(p, None, f"question {qid!r} has no answers and is not marked is_impossible")
+                texts, starts = [], []
+                for ans in answers:
+                    text, start = ans.get("text"), ans.get("answer_start")
+                    if not isinstance(text, str) or not isinstance(start, int):
+                        raise FormatError(p, None, f"question {qid!r}: an answer needs `text` and an integer `answer_start`")
+                    if context[start:start + len(text)] != text:
+                        found = context[start:start + len(text)]
+                        raise FormatError(p, None, f"question {qid!r}: answer {text!r} is not at answer_start {start} "
+                                                   f"of its context (found {found!r} there)")
+                    texts.append(text), starts.append(start)
+                out.append({"id": qid, "title": article.get("title", ""), "context": context, "question": q["question"],
+                            "answers": {"text": texts, "answer_start": starts}, "is_impossible": impossible})
+    if not out:
+        raise FormatError(p, None, "no questions")
+    return out
+
+
+def concatenate(*parts: Iterable[dict]) -> list[dict]:
+    """Several files of one split as one list (GLUES concatenates AnCora and GSD)."""
+    out: list[dict] = []
+    for part in parts:
+        out.extend(part)
+    return out
