@@ -138,7 +138,7 @@ def evaluate_seq2seq(
         out.update(_span_accuracy(c.labels, correct, data))
         # A quarter of T5's targets are sentinels and </s>, which structure alone predicts: the tokens
         # inside the spans, beside the unigram baseline on the same tokens, say what the model filled in.
-        body = _span_body(c.labels, data)
+        body, _ = _span_body(c.labels, data)
         out["span_token_accuracy"] = float(correct[body].mean()) if body.any() else 0.0
         out["span_token_unigram_accuracy"] = (
             unigram_baseline(data.stream, c.labels[body], len_vocab(model))["unigram_accuracy"] if body.any() else 0.0)
@@ -149,18 +149,19 @@ def len_vocab(model) -> int:
     return int(model.get_output_embeddings().weight.shape[0])
 
 
-def _span_body(labels: np.ndarray, data, with_span: bool = False):
-    """Mask of the T5 target tokens inside noise spans (not sentinels, </s> or padding)."""
+def _span_body(labels: np.ndarray, data) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of the T5 target tokens inside noise spans (not sentinels, </s> or padding), and each
+    position's span number (0 before the first sentinel, k inside span k)."""
     low = data.sentinel_start - data.num_sentinels + 1
     is_sentinel = (labels >= low) & (labels <= data.sentinel_start)
     span = np.cumsum(is_sentinel, axis=1)  # 0 before the first sentinel, k inside span k
     body = ~is_sentinel & (labels != data.eos_id) & (labels != -100) & (span > 0)
-    return (body, span) if with_span else body
+    return body, span
 
 
 def _span_accuracy(labels: np.ndarray, correct: np.ndarray, data) -> dict:
     """Share of T5 noise spans (the tokens after each sentinel in the target) predicted entirely right."""
-    body, span = _span_body(labels, data, with_span=True)
+    body, span = _span_body(labels, data)
     rows = np.broadcast_to(np.arange(labels.shape[0])[:, None], labels.shape)
     key = rows[body] * (data.num_sentinels + 1) + span[body]
     spans, inverse = np.unique(key, return_inverse=True)

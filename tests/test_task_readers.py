@@ -120,9 +120,9 @@ def _one_word_changed(old: str, new: str) -> str:
 
 @pytest.mark.parametrize("text, message", [
     (_one_word_changed("2\tnos\tnosotros\tPRON\t_\t_\t1\tobj\t_\t_", "2\tnos\tnosotros\tPRON\t_\t_\t1\tobj\t_"),
-     r"x:6: expected 10 tab-separated columns, got 9"),
+     r"x:6: expected 10 tab-separated columns `ID FORM .* MISC`, got 9"),
     (_one_word_changed("2\tnos\tnosotros\tPRON\t_\t_\t1\tobj\t_\t_", "2 nos nosotros PRON _ _ 1 obj _ _"),
-     r"x:6: expected 10 tab-separated columns, got 1 \(spaces instead of tabs\?\)"),
+     r"x:6: expected 10 tab-separated columns `ID .*`, got 1 \(spaces instead of tabs\?\)"),
     (_one_word_changed("2\tnos", "3\tnos"), r"x:6: word id '3': expected 2"),
     (_one_word_changed("\t1\tobj\t", "\t9\tobj\t"), r"x:6: word 2 has HEAD 9 but the sentence has 6 words"),
     (_one_word_changed("\t1\tobj\t", "\t0\tobj\t"), r"x:6: HEAD 0 with DEPREL 'obj'"),
@@ -200,6 +200,8 @@ def test_mldoc(tmp_path: Path) -> None:
     assert [r["label"] for r in rows] == ["CCAT", "GCAT"]
     with pytest.raises(FormatError, match=r"x:1: label 'XCAT'"):
         read_mldoc(_write(tmp_path, "x", "XCAT\tTexto.\n"))
+    with pytest.raises(FormatError, match=r"x:1: expected 2 tab-separated columns `label text`, got 1 \(spaces instead"):
+        read_mldoc(_write(tmp_path, "x", "CCAT La bolsa subió.\n"))
     with pytest.raises(FormatError, match=r"x:1: expected 2 tab-separated columns `label text`, got 3"):
         read_mldoc(_write(tmp_path, "x", "CCAT\tTexto\tmás\n"))
 

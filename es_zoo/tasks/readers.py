@@ -153,7 +153,7 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
         return {"sent_id": None, "text": None, "tokens": [], "upos": [], "xpos": [], "feats": [], "lemmas": [],
                 "head": [], "deprel": [], "multiword": [], "_ranges": [], "_lines": []}
 
-    def finish(number: int) -> None:
+    def finish() -> None:
         nonlocal sent
         if sent is None:
             return
@@ -180,7 +180,7 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
         if not line.strip():
             if line:
                 raise FormatError(path, number, "a line of spaces; CoNLL-U sentences end with an empty line")
-            finish(number)
+            finish()
             expected = 1
             continue
         if sent is None:
@@ -193,9 +193,7 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
                 sent["text"] = value.strip()
             continue
         cols = line.split("\t")
-        if len(cols) != 10:
-            hint = " (spaces instead of tabs?)" if len(cols) == 1 and " " in line else ""
-            raise FormatError(path, number, f"expected 10 tab-separated columns, got {len(cols)}{hint}")
+        _need(path, number, cols, 10, "ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC")
         ident = cols[0]
         if "-" in ident:
             a, _, b = ident.partition("-")
@@ -227,7 +225,7 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
                            ("head", int(head)), ("deprel", rel), ("_lines", number)):
             sent[key].append(value)
     if sent is not None:
-        finish(number)
+        finish()
     if not sentences:
         raise FormatError(path, None, "no sentences")
     return sentences
@@ -243,7 +241,7 @@ def _tsv(path: str | Path) -> Iterator[tuple[int, list[str]]]:
 
 def _need(path, number: int, cols: list[str], n: int, shape: str) -> None:
     if len(cols) != n:
-        hint = " (spaces instead of tabs?)" if len(cols) < n and "  " in "\t".join(cols) else ""
+        hint = " (spaces instead of tabs?)" if len(cols) == 1 and " " in cols[0] else ""
         raise FormatError(path, number, f"expected {n} tab-separated columns `{shape}`, got {len(cols)}{hint}")
 
 
