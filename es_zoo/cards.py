@@ -206,7 +206,7 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         repo_id_or_path=repo_id or "PATH_TO_THIS_FOLDER",
         model_class=fam["model_class"], usage_extra=fam["usage_extra"],
         eval_intro=fam["eval_intro"], eval_baseline_header=fam["eval_baseline_header"], eval_rows=fam["eval_rows"],
-        samples=results.get("samples", [])[:3],
+        samples=results.get("samples", [])[:3], glues=results.get("glues") or {},
         heldout=results["heldout"], training=results["training"],
         published=[dataclasses.asdict(s) for s in rec.scores] if rec else [],
         corpus=c.corpus.source + (" (ELTeC-spa novels shipped with es-zoo)" if c.corpus.source == "embedded" else ""),
@@ -216,5 +216,90 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         non_default=non_default_hyperparameters(c),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
         citations=fam["citations"],
+    )
+    Path(path).write_text(str(card), encoding="utf-8")
+
+
+_USAGE = {
+    "sequence": ('from transformers import pipeline\n\nclassifier = pipeline("text-classification", model="{p}")\n'
+                 '{example}'),
+    "token": ('from transformers import pipeline\n\ntagger = pipeline("token-classification", model="{p}"'
+              '{agg})\nprint(tagger("El presidente visitó Madrid y Buenos Aires en junio."))'),
+    "qa": ('from transformers import pipeline\n\nqa = pipeline("question-answering", model="{p}")\n'
+           'print(qa(question="¿Dónde vive Ana?", context="Ana vive en Sevilla desde 2010."))'),
+    "parser": ('from es_zoo.tasks.heads import BiaffineParser\n\n'
+               '# the encoder alone loads with transformers.AutoModel; the biaffine head is es-zoo\'s\n'
+               'parser = BiaffineParser.load("{p}")\n'
+               'from es_zoo.tasks.parse import parse\nprint(parse(parser, "{p}", [["El", "perro", "ladra", "."]]))'),
+}
+
+# The values of a metric's result that are scores (the others are counts).
+SCORE_KEYS = ("accuracy", "precision", "recall", "f1", "exact_match", "uas", "las", "clas")
+
+_METRIC_NOTE = {
+    "accuracy": "accuracy in percent",
+    "ner_f1": "entity precision, recall and F1 in percent as conlleval computes them (seqeval, default mode)",
+    "attachment": "UAS and LAS in percent as the CoNLL 2018 evaluation script computes them (gold tokenization)",
+    "squad_v1": "exact match and F1 in percent as SQuAD v1.1's evaluate-v1.1.py computes them",
+    "mlqa": "exact match and F1 in percent as MLQA's mlqa_evaluation_v1.py computes them for Spanish",
+}
+
+
+def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str | None = None) -> None:
+    """``README.md`` for a fine-tuned model folder: metadata through ``ModelCardData`` (with a
+    ``model-index`` of the measured scores), the body from ``model_cards/finetuned_card.md``."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from es_zoo.reproduce import library_versions
+
+    base = results["model"]
+    local = Path(base).exists()
+    rec = None if local else find_model(base)
+    base_model = (rec.hub_id if rec else base) if not local else None  # a local folder has no Hub id to cite
+    published_rec = rec
+    if local:
+        run_results = Path(base) / "results.json"
+        reproduces = json.loads(run_results.read_text()).get("reproduces") if run_results.is_file() else None
+        published_rec = find_model(reproduces) if reproduces else None
+        base_shown = f"a local model ({Path(base).name})"
+    else:
+        base_shown = base_model
+    metric = results["metric"]
+    data = results["data"]
+    title = f"{task.name} fine-tune"
+    evals = [EvalResult(task_type={"sequence": "text-classification", "token": "token-classification",
+                                   "qa": "question-answering", "parser": "dependency-parsing"}[task.head],
+                        dataset_type=f"es-zoo/glues-{task.name}", dataset_name=f"{task.name} ({data['source']})",
+                        dataset_split=results["split"], metric_type=k, metric_name=k, metric_value=round(float(v), 4))
+             for k, v in results["metrics"].items() if k in SCORE_KEYS]
+    pipeline = {"sequence": "text-classification", "token": "token-classification", "qa": "question-answering",
+                "parser": None}[task.head]
+    card_data = ModelCardData(
+        language="es", license=None, library_name="transformers", pipeline_tag=pipeline,
+        tags=["es-zoo", "glues", task.name, "spanish"], base_model=base_model,
+        model_name=repo_id or title, eval_results=evals or None,
+    )
+    published = published_rec.scores_for(task.published["task"]) if published_rec and task.published else []
+    src = task.sources.get(data["source"])
+    p = repo_id or "PATH_TO_THIS_FOLDER"
+    keys = [k for k in results["metrics"] if k in SCORE_KEYS]
+    example = 'print(classifier({"text": "El gato duerme.", "text_pair": "Un gato está durmiendo."}))' \
+        if task.kind == "pair" else 'print(classifier("La bolsa de Madrid cerró con pérdidas."))'
+    card = ModelCard.from_template(
+        card_data, template_path=str(model_cards_dir() / "finetuned_card.md"),
+        model_title=title, task=task.name, description=task.description, head=task.head,
+        summary=f"A Spanish {task.head} model for {task.name}.", base_model_shown=base_shown,
+        usage=_USAGE[task.head].format(p=p, example=example,
+                                       agg=', aggregation_strategy="first"' if task.kind == "ner" else ""),
+        split=results["split"], examples=results["examples"], source=data["source"],
+        metric_note=_METRIC_NOTE[metric["name"]], metric_keys=keys,
+        splits=list(results["splits"].items()),
+        split_examples=sum(s.get("split_examples", 0) for s in results["splits"].values()),
+        hp=results["hyperparameters"], training=results["training"],
+        published=[dataclasses.asdict(s) for s in published], published_model=published_rec.name if published_rec else None,
+        data_license=data.get("license") or "unknown", data_note=src.note if src else None,
+        citation=src.citation if src else None,
+        files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),
+        versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
     )
     Path(path).write_text(str(card), encoding="utf-8")

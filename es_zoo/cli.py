@@ -205,6 +205,182 @@ def reproduce_cmd(recipe: str, overrides: tuple[str, ...], preset: str, corpus: 
         sys.exit(0)
 
 
+# ---------------------------------------------------------------------------------- GLUES tasks
+
+
+def _hparam_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--batch-size", type=int, help="Examples per optimizer step [task default]."),
+        click.option("--learning-rate", type=float, help="Peak learning rate [task default]."),
+        click.option("--epochs", type=int, help="Passes over the training split [task default]."),
+        click.option("--max-length", type=int, help="Sub-word tokens per window; longer inputs become "
+                                                      "overlapping windows, never truncated [task default]."),
+        click.option("--stride", type=int, help="Overlap of consecutive windows, in sub-word tokens [task default]."),
+        click.option("--seed", type=int, help="Seed of the new head and of the batch order [42]."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Any other hyperparameter, e.g. --set warmup_ratio=0.06 (see recipes/tasks/*.yaml)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _hparams(batch_size: Any, learning_rate: Any, epochs: Any, max_length: Any, stride: Any, seed: Any,
+             settings: tuple[str, ...]) -> dict:
+    import yaml
+
+    hp = {k: v for k, v in dict(batch_size=batch_size, learning_rate=learning_rate, epochs=epochs,
+                                  max_length=max_length, stride=stride, seed=seed).items() if v is not None}
+    for item in settings:
+        if "=" not in item:
+            raise EsZooError(f"--set {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        hp[k.strip()] = yaml.safe_load(v)
+    return hp
+
+
+def _files(train: tuple[str, ...], validation: tuple[str, ...], test: tuple[str, ...]) -> dict | None:
+    files = {k: list(v) for k, v in (("train", train), ("validation", validation), ("test", test)) if v}
+    return files or None
+
+
+@cli.command("tasks")
+@click.argument("name", required=False)
+def tasks_cmd(name: str | None) -> None:
+    """List the GLUES task definitions, or show one (its sources, licences and defaults)."""
+    from es_zoo.tasks.definitions import list_tasks, load_task
+
+    if name is None:
+        rows = [("task", "head", "metric", "sources", "description")]
+        for n in list_tasks():
+            t = load_task(n)
+            rows.append((n, t.head, f"{t.metric['name']} ({t.metric['main']})", ", ".join(t.sources), t.description))
+        _table(rows)
+        return
+    from pathlib import Path
+
+    click.echo(Path(load_task(name).path).read_text(encoding="utf-8"), nl=False)
+
+
+@cli.command("finetune")
+@click.argument("model")
+@click.option("--task", "task_name", required=True, help="A GLUES task (see `es-zoo tasks`) or a task YAML.")
+@click.option("--source", help="Which of the task's data sources [the first listed].")
+@click.option("--data-dir", help="Folder with the published files, a parquet folder, or a Hub dataset id.")
+@click.option("--train", multiple=True, help="Training file(s) in the task's format (overrides --data-dir).")
+@click.option("--validation", multiple=True, help="Validation file(s).")
+@click.option("--test", multiple=True, help="Test file(s).")
+@click.option("--output-dir", type=click.Path(), help="Where to write [default: runs/finetune-TASK].")
+@click.option("--grid", is_flag=True, help="Run the GLUES grid (batch x learning rate x epochs) instead of one setting.")
+@click.option("--revision", help="Hub revision of MODEL.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fine-tune (or grid) in --output-dir.")
+@click.option("--overwrite", is_flag=True, help="Replace the fine-tune already in --output-dir.")
+@_hparam_options
+def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str | None, train: tuple[str, ...],
+                 validation: tuple[str, ...], test: tuple[str, ...], output_dir: str | None, grid: bool,
+                 revision: str | None, resume: bool, overwrite: bool, **hp: Any) -> None:
+    """Fine-tune MODEL (a run folder, a model folder, a catalogue name or a Hub id) on one GLUES task.
+
+    Writes OUTPUT/model/ (Hub-ready: weights, tokenizer, labels in config.json, a model card with the
+    scores), OUTPUT/results.json and OUTPUT/predictions/. With --grid, one line per setting goes to
+    OUTPUT/grid.jsonl and the setting best on validation is reported on test.
+
+    \b
+    es-zoo finetune runs/beto-tiny --task pos --source shipped
+    es-zoo finetune beto-base-cased --task ner --data-dir ~/data/glues
+    es-zoo finetune beto-base-cased --task pawsx --train train.tsv --validation dev.tsv --test test.tsv
+    es-zoo finetune beto-base-cased --task xnli --data-dir ~/data/glues --grid
+    """
+    from es_zoo.tasks.definitions import load_task
+
+    task = load_task(task_name)
+    out = output_dir or f"runs/finetune-{task.name}"
+    settings = _hparams(**hp)
+    files = _files(train, validation, test)
+    if grid:
+        from es_zoo.tasks.suite import grid_search
+
+        r = grid_search(model, task, out, source=source, data_dir=data_dir, files=files, hparams=settings,
+                        revision=revision)
+        if r.get("stopped_early"):
+            sys.exit(0)
+        click.echo(f"{r['runs']} settings; best on validation: {r['best']['key']}; {r['split']}: "
+                   + ", ".join(f"{k} {v:.2f}" for k, v in r["metrics"].items() if isinstance(v, float)))
+        click.echo(f"results: {out}/grid.jsonl. To save that model: es-zoo finetune {model} --task {task.name} "
+                   f"--batch-size {r['best']['hyperparameters']['batch_size']} --learning-rate "
+                   f"{r['best']['hyperparameters']['learning_rate']:g} --epochs {r['best']['hyperparameters']['epochs']}")
+        return
+    from es_zoo.tasks.finetune import finetune
+
+    r = finetune(model, task, out, source=source, data_dir=data_dir, files=files, hparams=settings, resume=resume,
+                 overwrite=overwrite, revision=revision)
+    if r.get("stopped_early"):
+        sys.exit(0)
+    click.echo(f"model: {out}/model  results: {out}/results.json")
+
+
+@cli.command("evaluate")
+@click.argument("model")
+@click.option("--suite", type=click.Choice(["glues"]), default="glues", show_default=True,
+              help="Which suite (the seq2seq suite is not written yet).")
+@click.option("--tasks", "task_names", help="Comma-separated tasks [every GLUES task with data].")
+@click.option("--data-dir", help="Folder with the published files, a parquet folder, or a Hub dataset id.")
+@click.option("--source", "source_items", multiple=True, metavar="TASK=SOURCE",
+              help="Data source of a task, e.g. --source qa=xquad (see `es-zoo tasks qa`).")
+@click.option("--output-dir", type=click.Path(), help="Where to write [default: runs/evaluate-glues].")
+@click.option("--grid", is_flag=True, help="Run the GLUES grid per task (chosen on validation, reported on test).")
+@click.option("--save-models", is_flag=True, help="Keep each task's Hub-ready fine-tuned model folder.")
+@click.option("--revision", help="Hub revision of MODEL.")
+@click.option("--resume", is_flag=True, help="Keep the tasks already scored in --output-dir and resume the rest.")
+@click.option("--overwrite", is_flag=True, help="Replace results already in --output-dir.")
+@_hparam_options
+def evaluate_cmd(model: str, suite: str, task_names: str | None, data_dir: str | None, source_items: tuple[str, ...],
+                 output_dir: str | None, grid: bool, save_models: bool, revision: str | None, resume: bool,
+                 overwrite: bool, **hp: Any) -> None:
+    """Fine-tune and score MODEL on the GLUES tasks; write results.json and print the table beside
+    the catalogue's published numbers.
+
+    \b
+    es-zoo evaluate runs/beto-tiny --suite glues --tasks pos,parsing,pawsx,qa --source pos=shipped ...
+    es-zoo evaluate beto-base-cased --suite glues --data-dir ~/data/glues
+    """
+    from es_zoo.tasks.suite import evaluate_suite, table_rows
+
+    sources = {}
+    for item in source_items:
+        if "=" not in item:
+            raise EsZooError(f"--source {item!r}: expected TASK=SOURCE")
+        k, v = item.split("=", 1)
+        sources[k] = v
+    tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
+    out = output_dir or f"runs/evaluate-{suite}"
+    results = evaluate_suite(model, out, tasks=tasks, data_dir=data_dir, sources=sources, grid=grid,
+                             hparams=_hparams(**hp), resume=resume, overwrite=overwrite, revision=revision,
+                             save_models=save_models, echo=click.echo)
+    click.echo("")
+    _table(table_rows(results))
+    click.echo(f"\nresults: {out}/results.json")
+    if not results["tasks"]:
+        raise EsZooError("no task had data; pass --data-dir (see docs/glues.md for the layout) or --tasks")
+
+
+@cli.command("score")
+@click.argument("task_name")
+@click.argument("predictions", type=click.Path())
+@click.option("--split", default="test", show_default=True, help="The gold split the predictions are for.")
+@click.option("--source", help="Which of the task's data sources [the first listed].")
+@click.option("--data-dir", help="Folder with the published files, a parquet folder, or a Hub dataset id.")
+@click.option("--gold", multiple=True, help="The gold file(s) of the split (overrides --data-dir).")
+def score_cmd(task_name: str, predictions: str, split: str, source: str | None, data_dir: str | None,
+              gold: tuple[str, ...]) -> None:
+    """Score a predictions file (JSON lines `{"id", "prediction"}`, as `es-zoo finetune` writes them
+    in OUTPUT/predictions/) against a task's gold split with the task's official metric."""
+    from es_zoo.tasks.scoring import score_file
+
+    scores = score_file(task_name, predictions, split=split, source=source, data_dir=data_dir,
+                        files={split: list(gold)} if gold else None)
+    click.echo(json.dumps(scores, indent=2))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="es-zoo")

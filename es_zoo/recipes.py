@@ -342,6 +342,23 @@ class EvaluationConfig:
 
 
 @dataclass
+class GluesRun:
+    """One GLUES fine-tune that ends a reproduction (``es_zoo.tasks``; see ``es-zoo tasks``)."""
+
+    task: str  # a task of recipes/tasks
+    source: str = "shipped"  # the task's data source; "shipped" = the redistributable fixtures in es_zoo/data/tasks
+    hparams: dict[str, Any] = field(default_factory=dict)  # over the task's defaults
+
+
+@dataclass
+class GluesConfig:
+    """Fine-tunes and scores after pretraining (BERT recipes). Empty: none (the paper preset; run
+    ``es-zoo evaluate RUN --suite glues`` on the real data instead)."""
+
+    runs: list[GluesRun] = field(default_factory=list)
+
+
+@dataclass
 class PresetConfig:
     """One complete, self-contained configuration."""
 
@@ -352,6 +369,7 @@ class PresetConfig:
     corpus: CorpusConfig
     training: TrainingConfig
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    glues: GluesConfig = field(default_factory=GluesConfig)
     hardware: str = ""  # what the preset was planned for
     expected_wall_clock: str = ""
     sources: list[str] = field(default_factory=list)  # where the settings come from
@@ -374,6 +392,21 @@ class PresetConfig:
                 "T5 must not train in fp16: its activations overflow and the loss becomes NaN (a known "
                 "T5 problem); use training.mixed_precision=bf16 (GPU/TPU) or no"
             )
+        if self.glues.runs:
+            if arch != "bert":
+                raise ValueError("glues.runs: GLUES fine-tunes need an encoder (bert recipes); the seq2seq "
+                                 "suite is separate")
+            from es_zoo.tasks.definitions import TaskError, list_tasks, load_task
+
+            for i, run in enumerate(self.glues.runs):
+                if run.task not in list_tasks():
+                    raise ValueError(f"glues.runs[{i}].task '{run.task}' is not one of {', '.join(list_tasks())}")
+                task = load_task(run.task)
+                try:
+                    task.source(run.source)
+                    task.hparams.replace(**run.hparams)
+                except TaskError as exc:
+                    raise ValueError(f"glues.runs[{i}]: {exc}") from None
         if any(p.max_predictions is not None for p in self.training.phases) and arch != "bert":
             raise ValueError("training.phases[*].max_predictions applies to masked-LM (BERT) recipes only")
         limit = getattr(self.model, "max_position_embeddings", None)

@@ -57,8 +57,16 @@ def summary_rows(results: dict) -> list[tuple[str, str, str]]:
         ("optimizer steps", _fmt(t["steps"]), "-"),
         ("tokens seen", _fmt(t["tokens_seen"]), "-"),
     ] + _heldout_rows(results)
+    glues = results.get("glues") or {}
+    for task, g in glues.items():
+        pub = [s for s in rec.scores_for(task)] if rec else []
+        rows.append((f"GLUES {task} {g['metric']['main']} (es-zoo's {g['source']} data, {g['split']}, "
+                     f"{g['examples']} ex.)", f"{g['main']:.2f}",
+                     ", ".join(f"{s.value:g} ({s.dataset})" for s in pub) or "not reported"))
     if rec:
         for s in rec.scores:
+            if s.task in glues:
+                continue
             rows.append((f"{s.task} {s.metric} ({s.dataset} {s.split or ''})".replace(" )", ")"),
                          "needs fine-tuning", _fmt(s.value)))
     return rows
@@ -80,6 +88,9 @@ def print_summary(results: dict) -> None:
         ratio = h["masked_accuracy"] / max(h["unigram_accuracy"], 1e-9)
         print(f"\nmasked-token accuracy is {ratio:.1f}x the unigram baseline on {h['masked_tokens']:,} held-out "
               f"masked tokens ({h['sequences']} sequences of {h['seq_len']}).")
+        if results.get("glues"):
+            print("GLUES rows are fine-tunes on the small shipped fixtures (es_zoo/data/tasks), not the published "
+                  "test sets; `es-zoo evaluate RUN --suite glues --data-dir DIR` scores the real ones.")
         return
     if "encoder" in results:
         print(f"\nwarm-started from {results['encoder']['path']} ({results['encoder']['source']}).")

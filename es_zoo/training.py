@@ -120,17 +120,21 @@ class AdamWScale(torch.optim.Optimizer):
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
     """AdamW (or nanoT5's AdamWScale) without weight decay on biases and LayerNorm weights."""
-    decay, no_decay = [], []
+    # A model may scale the learning rate of some parameters (a fine-tuning head that starts from
+    # random weights); ``lr_scale`` goes into the group and the loop multiplies the schedule by it.
+    scale_of = getattr(model, "lr_scale", None)
+    buckets: dict[tuple[bool, float], list] = {}
     seen: set[int] = set()
     for name, p in model.named_parameters():
         if not p.requires_grad or id(p) in seen:  # shared (BETOShare) parameters once
             continue
         seen.add(id(p))
         lowered = name.lower()
-        (no_decay if p.ndim < 2 or "layernorm" in lowered or "layer_norm" in lowered else decay).append(p)
+        no_decay = p.ndim < 2 or "layernorm" in lowered or "layer_norm" in lowered
+        buckets.setdefault((no_decay, float(scale_of(name)) if scale_of else 1.0), []).append(p)
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": params, "weight_decay": 0.0 if no_decay else cfg.weight_decay, "lr_scale": scale}
+        for (no_decay, scale), params in sorted(buckets.items(), key=lambda kv: kv[0])
     ]
     cls = AdamWScale if cfg.optimizer == "adamw_scale" else torch.optim.AdamW
     return cls(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon)
@@ -325,7 +329,7 @@ def train_loop(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, initial=step, disable=not accelerator.is_local_main_process,
-               desc=f"pretraining {cfg.recipe}/{cfg.preset}", dynamic_ncols=True)
+               desc=getattr(cfg, "progress_label", None) or f"pretraining {cfg.recipe}/{cfg.preset}", dynamic_ncols=True)
     started = time.perf_counter()
     window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "steps": 0, "t0": time.perf_counter()}
     stopped_early = False
@@ -337,7 +341,7 @@ def train_loop(
             future = pool.submit(make, step + 1) if step + 1 < total else None
             lr = lr_at(step, t)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             loss_sum, correct = train_step(wrapped, optimizer, batch, accelerator, t)
             loss = loss_sum / batch.predicted
             if not math.isfinite(loss):

@@ -34,6 +34,7 @@ MICRO = [
     "evaluation.max_sequences=32",
     "evaluation.batch_size=16",
     "corpus.heldout_fraction=0.1",
+    "glues.runs=[]",
 ]
 # Dropout draws differ between one process and two, so runs compared across layouts turn it off.
 NO_DROPOUT = ["model.hidden_dropout_prob=0.0", "model.attention_probs_dropout_prob=0.0"]
@@ -61,4 +62,14 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if total > 250_000:
                 break
     out.write_text("".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def micro_beto(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> Path:
+    """A micro BETO run folder (seconds to make) to fine-tune on the GLUES fixtures."""
+    from es_zoo.reproduce import reproduce
+
+    out = tmp_path_factory.mktemp("micro-beto") / "run"
+    reproduce("beto", output_dir=out, corpus=str(small_corpus), overrides=MICRO + ["model.max_position_embeddings=512"])
     return out

@@ -1,0 +1,196 @@
+"""Load a task's data into a typed ``datasets.DatasetDict``: from the published files under a data
+folder, from es-zoo's shipped fixtures, from parquet files, or from a Hub dataset id (parquet, one
+config per task; dataset loading scripts no longer run in datasets 5).
+
+Example:
+    >>> from es_zoo.tasks.definitions import load_task
+    >>> data = load_task_data(load_task("pos"), source="shipped")
+    >>> sorted(data.dataset), data.dataset["train"].features["upos"].feature.names[4]
+    (['test', 'train'], 'CCONJ')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from es_zoo.resources import DATA_DIR
+from es_zoo.tasks import readers
+from es_zoo.tasks.datasets import to_dataset_dict
+from es_zoo.tasks.definitions import TaskDef, TaskError
+
+EMBEDDED_TASK_DIR = DATA_DIR / "tasks"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+LABEL_COLUMNS = {"pair": "label", "document": "label", "ner": "ner_tags", "pos": "upos", "parsing": "upos"}
+
+
+@dataclass
+class TaskData:
+    """A task's splits and where they came from (recorded in results.json and the model card)."""
+
+    dataset: Any  # datasets.DatasetDict
+    source: str
+    origin: str  # "files", "parquet" or "hub"
+    files: dict[str, list[str]] = field(default_factory=dict)
+    license: str = ""
+    labels: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "origin": self.origin, "files": self.files, "license": self.license,
+                "sizes": {k: len(v) for k, v in self.dataset.items()}, "notes": self.notes}
+
+
+def read_file(fmt: str, path: Path, labels: list[str], kind: str) -> list[dict]:
+    """One published file through the reader of its format."""
+    if fmt == "conll2002":
+        return readers.read_conll2002(path, labels=labels)
+    if fmt == "conllu":
+        return readers.read_conllu(path, upos=labels)
+    if fmt == "xnli":
+        return readers.read_xnli(path, labels=labels)
+    if fmt == "pawsx":
+        return readers.read_pawsx(path, labels=labels)
+    if fmt == "mldoc":
+        return readers.read_mldoc(path, labels=labels)
+    if fmt == "squad":
+        return readers.read_squad(path)
+    raise TaskError(f"no reader for format '{fmt}'")
+
+
+def _resolve(entry: list[str], data_dir: Path | None) -> tuple[Path | None, list[Path]]:
+    """The first existing file among an entry's alternatives, and every path tried."""
+    tried = []
+    for name in entry:
+        if name.startswith("embedded:"):
+            p = EMBEDDED_TASK_DIR / name.split(":", 1)[1]
+        elif data_dir is None:
+            continue
+        else:
+            p = data_dir / name
+        tried.append(p)
+        if p.is_file():
+            return p, tried
+    return None, tried
+
+
+def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Path | None = None,
+                   files: dict[str, list[str]] | None = None) -> TaskData:
+    """The task's splits as a typed DatasetDict.
+
+    ``data_dir`` is a folder holding the published files (paths as the task definition lists them), a
+    folder of parquet files (``<task>/<split>*.parquet``, as ``es-zoo datasets build`` writes them) or
+    a Hub dataset id with one config per task. ``files`` (``{split: [path, ...]}``) names the files
+    directly and wins over both. A split whose files are all absent is left out (and noted); a split
+    with only some of its files present is an error, because scoring on part of a split would be
+    silently wrong.
+    """
+    src = task.source(source)
+    labels = task.labels_for(source)
+    if files:
+        return _from_files(task, src.name, src.format, src.license, labels,
+                           {split: [Path(f) for f in paths] for split, paths in files.items()}, notes=[])
+    if data_dir is not None:
+        d = Path(str(data_dir)).expanduser()
+        parquet_root = d / task.name if (d / task.name).is_dir() else d
+        if d.is_dir() and any(parquet_root.glob("*.parquet")):
+            return _from_parquet(task, parquet_root, labels, src.license)
+        if not d.is_dir():
+            if _HUB_ID.match(str(data_dir)):
+                return _from_hub(task, str(data_dir), labels, src.license)
+            raise TaskError(f"--data-dir {data_dir}: no such folder (and not a Hub dataset id ORG/NAME)")
+    else:
+        d = None
+    found: dict[str, list[Path]] = {}
+    notes: list[str] = []
+    missing_report = []
+    for split, entries in src.files.items():
+        resolved = [_resolve(e, d) for e in entries]
+        present = [p for p, _ in resolved if p is not None]
+        if present and len(present) < len(entries):
+            absent = [" or ".join(str(t) for t in tried) for p, tried in resolved if p is None]
+            raise TaskError(f"task '{task.name}' (source '{src.name}'): the {split} split is {len(entries)} files "
+                            f"and only {len(present)} were found; missing: {'; '.join(absent)}")
+        if present:
+            found[split] = present
+        else:
+            tried = [str(t) for _, ts in resolved for t in ts]
+            missing_report.append(f"{split}: {', '.join(tried) or '(no --data-dir given)'}")
+            notes.append(f"no {split} split found")
+    if not found:
+        raise TaskError(f"task '{task.name}' (source '{src.name}'): no data found. Looked for "
+                        + "; ".join(missing_report)
+                        + ". Pass --data-dir with the published files, or name them with --train/--validation/--test.")
+    return _from_files(task, src.name, src.format, src.license, labels, found, notes)
+
+
+def _from_files(task: TaskDef, source: str, fmt: str, license: str, labels: list[str],
+                files: dict[str, list[Path]], notes: list[str]) -> TaskData:
+    splits = {}
+    for split, paths in files.items():
+        rows: list[dict] = []
+        for p in paths:
+            rows.extend(read_file(fmt, p, labels, task.kind))
+        splits[split] = rows
+    relations = None
+    if task.kind == "parsing":
+        relations = sorted({r for rows in splits.values() for s in rows for r in s["deprel"]})
+    ds = to_dataset_dict(splits, task.kind, labels, relations)
+    return TaskData(ds, source, "files", {k: [_shown(p) for p in v] for k, v in files.items()}, license, labels, notes)
+
+
+def _shown(p: Path) -> str:
+    """A path as recorded in results: shipped fixtures by name, never a machine-specific prefix."""
+    try:
+        return "embedded:" + str(p.resolve().relative_to(EMBEDDED_TASK_DIR.resolve()))
+    except ValueError:
+        return p.name if p.is_absolute() else str(p)
+
+
+def _check_features(task: TaskDef, ds: Any, labels: list[str], where: str) -> None:
+    column = LABEL_COLUMNS.get(task.kind)
+    for split, part in ds.items():
+        if column is None:
+            continue
+        if column not in part.features:
+            raise TaskError(f"{where}: split '{split}' has no '{column}' column (columns: {list(part.features)})")
+        feat = part.features[column]
+        feat = getattr(feat, "feature", feat)
+        names = getattr(feat, "names", None)
+        if names != labels:
+            raise TaskError(f"{where}: split '{split}' column '{column}' has labels {names}, but task "
+                            f"'{task.name}' declares {labels}")
+
+
+def _from_parquet(task: TaskDef, root: Path, labels: list[str], license: str) -> TaskData:
+    from datasets import load_dataset
+
+    data_files: dict[str, list[str]] = {}
+    for split in ("train", "validation", "test"):
+        shards = sorted(str(p) for p in root.glob(f"{split}*.parquet"))
+        shards += sorted(str(p) for p in (root / split).glob("*.parquet")) if (root / split).is_dir() else []
+        if shards:
+            data_files[split] = shards
+    if not data_files:
+        raise TaskError(f"{root}: parquet files must be named train*/validation*/test*.parquet")
+    ds = load_dataset("parquet", data_files=data_files)
+    _check_features(task, ds, labels, str(root))
+    return TaskData(ds, "parquet", "parquet", {k: [Path(p).name for p in v] for k, v in data_files.items()},
+                    license, labels)
+
+
+def _from_hub(task: TaskDef, repo_id: str, labels: list[str], license: str) -> TaskData:
+    from datasets import load_dataset
+
+    try:
+        ds = load_dataset(repo_id, task.name)
+    except Exception as exc:  # noqa: BLE001 - offline, no such repo or config: one clear message
+        raise TaskError(
+            f"could not load config '{task.name}' of the Hub dataset '{repo_id}' ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}). Offline, download it elsewhere with `hf download {repo_id} "
+            "--repo-type dataset --local-dir DIR` and pass --data-dir DIR."
+        ) from None
+    _check_features(task, ds, labels, repo_id)
+    return TaskData(ds, repo_id, "hub", {}, license, labels)

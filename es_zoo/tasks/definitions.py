@@ -1,0 +1,234 @@
+"""Task definitions as data: ``recipes/tasks/<name>.yaml``, one file per GLUES task.
+
+A definition says what a task is (its kind, the model head, its label set, the metric that scores it,
+the published number it is compared with), where its data comes from (one or more *sources*, each a
+published format with the files of each split, its licence and citation) and the default
+hyperparameters of a fine-tune. It is read strictly: an unknown key, a wrong type or a source without
+files is an error naming the file.
+
+File paths of a source are relative to ``--data-dir``; each entry of a split is one file, given as a
+list of alternative names (the first that exists is read: published distributions name the same file
+differently). ``embedded:NAME`` is a small redistributable fixture shipped in ``es_zoo/data/tasks``.
+
+Example:
+    >>> t = load_task("ner")
+    >>> t.head, t.metric["main"], t.labels[:3]
+    ('token', 'f1', ['O', 'B-PER', 'I-PER'])
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from es_zoo.errors import EsZooError
+from es_zoo.resources import recipes_dir
+
+HEADS = ("sequence", "token", "parser", "qa")
+FORMATS = ("conll2002", "conllu", "xnli", "pawsx", "mldoc", "squad")
+KINDS = ("pair", "document", "ner", "pos", "parsing", "qa")
+METRICS = ("accuracy", "ner_f1", "attachment", "squad_v1", "mlqa")
+
+
+class TaskError(EsZooError):
+    """A task definition, a task name or task data that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """One fine-tuning setting. ``stride`` is the overlap, in sub-word tokens, between the windows of a
+    sequence longer than ``max_length`` (nothing is truncated: long inputs become several windows)."""
+
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    epochs: int = 3
+    max_length: int = 128
+    stride: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    # parser head (Dozat & Manning 2017): MLP sizes, dropout and the head's own learning rate
+    head_learning_rate: float | None = None
+    arc_dim: int = 500
+    rel_dim: int = 100
+    head_dropout: float = 0.33
+    # extractive QA
+    max_answer_length: int = 30
+    n_best: int = 20
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
+            raise ValueError("batch_size >= 1, epochs >= 1 and learning_rate > 0 are required")
+        if self.max_length < 16 or not 0 <= self.stride < self.max_length // 2:
+            raise ValueError(f"max_length must be >= 16 and 0 <= stride < max_length / 2 "
+                             f"(got max_length={self.max_length}, stride={self.stride})")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError("warmup_ratio must be in [0, 1)")
+
+    def replace(self, **changes: Any) -> "Hyperparameters":
+        import dataclasses
+
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise TaskError(f"unknown hyperparameter(s) {sorted(unknown)}; known: {[f.name for f in fields(self)]}")
+        try:
+            return dataclasses.replace(self, **changes)
+        except (ValueError, TypeError) as exc:
+            raise TaskError(f"bad hyperparameters {changes}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one task's data comes from: a published format and the files of each split."""
+
+    name: str
+    format: str
+    files: dict[str, list[list[str]]]
+    license: str
+    url: str | None = None
+    citation: str | None = None
+    note: str | None = None
+    labels: list[str] | None = None  # overrides the task's label set (e.g. UD v2 tags in a v1 task)
+    metric: dict[str, str] | None = None  # overrides the task's metric (MLQA's normalisation)
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    name: str
+    description: str
+    kind: str
+    head: str
+    metric: dict[str, str]
+    sources: dict[str, Source]
+    labels: list[str] = field(default_factory=list)
+    published: dict[str, str] | None = None
+    hparams: Hyperparameters = field(default_factory=Hyperparameters)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def default_source(self) -> str:
+        return next(iter(self.sources))
+
+    def source(self, name: str | None) -> Source:
+        if name is None:
+            return self.sources[self.default_source]
+        if name not in self.sources:
+            raise TaskError(f"task '{self.name}' has no source '{name}'; its sources: {', '.join(self.sources)}")
+        return self.sources[name]
+
+    def labels_for(self, source: str | None) -> list[str]:
+        return list(self.source(source).labels or self.labels)
+
+    def metric_for(self, source: str | None) -> dict[str, str]:
+        return dict(self.source(source).metric or self.metric)
+
+
+# The published GLUES protocol: batch {16, 32, 64}, learning rate 1e-5 .. 5e-5, epochs {2, 3, 4}.
+GLUES_GRID = {"batch_size": [16, 32, 64], "learning_rate": [1e-5, 2e-5, 3e-5, 4e-5, 5e-5], "epochs": [2, 3, 4]}
+
+_TASK_KEYS = {"name", "description", "kind", "head", "labels", "metric", "published", "sources", "hparams", "grid"}
+_SOURCE_KEYS = {"format", "files", "license", "url", "citation", "note", "labels", "metric"}
+
+
+def tasks_dir() -> Path:
+    return recipes_dir() / "tasks"
+
+
+def list_tasks() -> list[str]:
+    """Names of the shipped task definitions."""
+    return sorted(p.stem for p in tasks_dir().glob("*.yaml"))
+
+
+def _fail(path: Path, message: str) -> TaskError:
+    return TaskError(f"{path}: {message}")
+
+
+def _check_keys(path: Path, where: str, data: dict, allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise _fail(path, f"{where}: unknown key '{key}'{hint}; allowed: {', '.join(sorted(allowed))}")
+
+
+def load_task(name_or_path: str | Path) -> TaskDef:
+    """A shipped task by name (``es-zoo tasks``) or a task YAML by path, validated."""
+    p = Path(name_or_path)
+    if p.suffix not in (".yaml", ".yml"):
+        p = tasks_dir() / f"{name_or_path}.yaml"
+        if not p.is_file():
+            names = list_tasks()
+            close = difflib.get_close_matches(str(name_or_path), names, n=2)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise TaskError(f"unknown task '{name_or_path}'. Tasks: {', '.join(names)}.{hint}")
+    if not p.is_file():
+        raise TaskError(f"{p}: no such task file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise _fail(p, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise _fail(p, "expected a mapping at the top level")
+    _check_keys(p, "task", data, _TASK_KEYS)
+    for key in ("name", "description", "kind", "head", "metric", "sources"):
+        if key not in data:
+            raise _fail(p, f"missing required key '{key}'")
+    if data["kind"] not in KINDS:
+        raise _fail(p, f"kind '{data['kind']}' is not one of {KINDS}")
+    if data["head"] not in HEADS:
+        raise _fail(p, f"head '{data['head']}' is not one of {HEADS}")
+    metric = data["metric"]
+    if not isinstance(metric, dict) or metric.get("name") not in METRICS or "main" not in metric:
+        raise _fail(p, f"metric must be {{name: one of {METRICS}, main: KEY}}")
+    if data["head"] != "qa" and not data.get("labels"):
+        raise _fail(p, "labels: a non-empty label list is required for this head")
+    sources = {}
+    if not isinstance(data["sources"], dict) or not data["sources"]:
+        raise _fail(p, "sources: at least one source is required")
+    for sname, s in data["sources"].items():
+        if not isinstance(s, dict):
+            raise _fail(p, f"sources.{sname}: expected a mapping")
+        _check_keys(p, f"sources.{sname}", s, _SOURCE_KEYS)
+        if s.get("format") not in FORMATS:
+            raise _fail(p, f"sources.{sname}.format '{s.get('format')}' is not one of {FORMATS}")
+        if not s.get("license"):
+            raise _fail(p, f"sources.{sname}: a license is required (say 'unknown' if it is)")
+        files = s.get("files")
+        if not isinstance(files, dict) or not files:
+            raise _fail(p, f"sources.{sname}.files: expected {{split: [file, ...]}}")
+        norm: dict[str, list[list[str]]] = {}
+        for split, entries in files.items():
+            if split not in ("train", "validation", "test"):
+                raise _fail(p, f"sources.{sname}.files: split '{split}' is not train, validation or test")
+            if not isinstance(entries, list) or not entries:
+                raise _fail(p, f"sources.{sname}.files.{split}: expected a list of files")
+            norm[split] = [[str(x) for x in e] if isinstance(e, list) else [str(e)] for e in entries]
+        if s.get("metric") is not None and s["metric"].get("name") not in METRICS:
+            raise _fail(p, f"sources.{sname}.metric.name must be one of {METRICS}")
+        sources[sname] = Source(name=sname, format=s["format"], files=norm, license=str(s["license"]),
+                                url=s.get("url"), citation=s.get("citation"), note=s.get("note"),
+                                labels=s.get("labels"), metric=s.get("metric"))
+    try:
+        hp = Hyperparameters(**(data.get("hparams") or {}))
+    except TypeError as exc:
+        raise _fail(p, f"hparams: {exc}") from None
+    except ValueError as exc:
+        raise _fail(p, f"hparams: {exc}") from None
+    grid = data.get("grid") or GLUES_GRID
+    for key in grid:
+        if key not in {f.name for f in fields(Hyperparameters)}:
+            raise _fail(p, f"grid: '{key}' is not a hyperparameter")
+    return TaskDef(name=str(data["name"]), description=str(data["description"]), kind=data["kind"],
+                   head=data["head"], metric=dict(metric), sources=sources, labels=list(data.get("labels") or []),
+                   published=data.get("published"), hparams=hp, grid={k: list(v) for k, v in grid.items()},
+                   path=str(p))

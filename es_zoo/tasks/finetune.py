@@ -1,0 +1,548 @@
+"""Fine-tune an encoder on one GLUES task and score it like the official scripts.
+
+The optimisation loop is the pretraining loop (``es_zoo.training.train_loop``): the same atomic
+checkpoints, exact resume, JSONL log, SIGTERM handling and NaN guard. What is per head family is the
+*batch maker* (examples -> padded tensors) and the *loss module* (``es_zoo.tasks.heads``):
+
+=========  ============================  ==========================  ===========================
+head       model                         scored item                 merged back by
+=========  ============================  ==========================  ===========================
+sequence   AutoModelForSequenceClass.    one window                  mean of the windows' logits
+token      AutoModelForTokenClass.       first sub-token of a word   the word's max-context window
+parser     BiaffineParser (heads.py)     a word (head and relation)  the word's max-context window
+qa         AutoModelForQuestionAnswering one window (start, end)     best span over the windows
+=========  ============================  ==========================  ===========================
+
+Batches are dynamically padded and length-grouped: each epoch is shuffled (seeded by the epoch), cut
+into chunks of 50 batches, each chunk sorted by length and cut into batches, and the batches shuffled.
+The last batch of an epoch is filled up with the epoch's first examples, so every optimizer step sees
+``batch_size`` items on any number of processes. A step number alone determines its batch, which is
+what makes resume exact.
+
+Example:
+    >>> from es_zoo.tasks.finetune import finetune  # doctest: +SKIP
+    >>> r = finetune("runs/beto-tiny", "pos", source="shipped", output_dir="runs/beto-tiny-pos")  # doctest: +SKIP
+    >>> r["metrics"]["accuracy"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from es_zoo.errors import RunDirError
+from es_zoo.tasks import features as feat
+from es_zoo.tasks.data import LABEL_COLUMNS, TaskData, load_task_data
+from es_zoo.tasks.definitions import Hyperparameters, TaskDef, TaskError, load_task
+
+SPEC_FILE = "finetune.json"
+
+
+# ---------------------------------------------------------------------------------- preparation
+@dataclass
+class Prepared:
+    """One split, encoded for the task's head."""
+
+    encoded: feat.Encoded
+    items: list[dict]  # training items: windows (sequence, token, qa) or sentences (parser)
+    lengths: np.ndarray  # tokens per item (for length grouping)
+    split: Any  # the datasets.Dataset
+
+
+def _names(ds: Any, column: str) -> list[str]:
+    f = ds.features[column]
+    return list(getattr(f, "feature", f).names)
+
+
+def prepare(task: TaskDef, tokenizer: Any, split: Any, hp: Hyperparameters, relations: list[str] | None = None,
+            ) -> Prepared:
+    """Encode one split for the task's head (labels as ids of the task's label set)."""
+    if task.head == "sequence":
+        pairs = split["sentence2"] if task.kind == "pair" else None
+        texts = split["sentence1"] if task.kind == "pair" else split["text"]
+        enc = feat.encode_sequences(tokenizer, texts, pairs, hp.max_length, hp.stride)
+        labels = split["label"]
+        items = [{**w, "labels": labels[e]} for w, e in zip(enc.windows, enc.example_of)]
+    elif task.head == "token":
+        column = LABEL_COLUMNS[task.kind]
+        enc = feat.encode_words(tokenizer, split["tokens"], hp.max_length, hp.stride)
+        tags = split[column]
+        items = []
+        for w, e, first in zip(enc.windows, enc.example_of, enc.first_subtokens):
+            lab = [-100] * len(w["input_ids"])
+            for pos, word in first.items():
+                lab[pos] = tags[e][word]
+            items.append({**w, "labels": lab})
+    elif task.head == "parser":
+        enc = feat.encode_words(tokenizer, split["tokens"], hp.max_length, hp.stride)
+        names = _names(split, "deprel")
+        remap = np.array([relations.index(n) for n in names]) if relations is not None else None
+        by_example: list[list[int]] = [[] for _ in range(enc.n_examples)]
+        for wi, e in enumerate(enc.example_of):
+            by_example[e].append(wi)
+        items = []
+        for e, wins in enumerate(by_example):
+            rels = split[e]["deprel"]
+            items.append({"windows": wins, "slots": enc.word_slots[e], "heads": split[e]["head"],
+                          "rels": list(remap[rels]) if remap is not None else rels})
+    elif task.head == "qa":
+        enc = feat.encode_qa(tokenizer, split["question"], split["context"], hp.max_length, hp.stride)
+        answers = split["answers"]
+        items = []
+        for w, e in zip(enc.windows, enc.example_of):
+            a = answers[e]
+            first = (a["answer_start"][0], a["text"][0]) if a["text"] else (None, None)
+            s, t = feat.qa_targets(w, *first)
+            items.append({"input_ids": w["input_ids"], **({"token_type_ids": w["token_type_ids"]}
+                                                          if "token_type_ids" in w else {}),
+                          "start_positions": s, "end_positions": t})
+    else:
+        raise TaskError(f"unknown head {task.head}")
+    if task.head == "parser":
+        lengths = np.array([sum(len(enc.windows[w]["input_ids"]) for w in it["windows"]) for it in items])
+    else:
+        lengths = np.array([len(it["input_ids"]) for it in items])
+    return Prepared(enc, items, lengths, split)
+
+
+# ------------------------------------------------------------------------------------- batching
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out
+
+
+def collate(task: TaskDef, items: list[dict], windows: list[dict] | None, pad_id: int) -> dict[str, torch.Tensor]:
+    """Dynamically padded tensors for one micro-batch (``windows``: all windows, for the parser)."""
+    if task.head == "parser":
+        rows: list[dict] = []
+        word_row, word_pos, root_row = [], [], []
+        for it in items:
+            base = len(rows)
+            local = {w: base + k for k, w in enumerate(it["windows"])}
+            rows.extend(windows[w] for w in it["windows"])  # type: ignore[index]
+            root_row.append(base)
+            word_row.append([local[w] for w, _ in it["slots"]])
+            word_pos.append([p for _, p in it["slots"]])
+        out = {"input_ids": _pad([r["input_ids"] for r in rows], pad_id)}
+        out["attention_mask"] = (_pad([[1] * len(r["input_ids"]) for r in rows], 0))
+        if "token_type_ids" in rows[0]:
+            out["token_type_ids"] = _pad([r["token_type_ids"] for r in rows], 0)
+        out["word_row"] = _pad(word_row, 0)
+        out["word_pos"] = _pad(word_pos, 0)
+        out["word_mask"] = _pad([[1] * len(r) for r in word_row], 0).bool()
+        out["root_row"] = torch.tensor(root_row, dtype=torch.long)
+        if "heads" in items[0]:
+            out["heads"] = _pad([it["heads"] for it in items], 0)
+            out["rels"] = _pad([it["rels"] for it in items], 0)
+        return out
+    out = {"input_ids": _pad([it["input_ids"] for it in items], pad_id),
+           "attention_mask": _pad([[1] * len(it["input_ids"]) for it in items], 0)}
+    if "token_type_ids" in items[0]:
+        out["token_type_ids"] = _pad([it["token_type_ids"] for it in items], 0)
+    if task.head == "token" and "labels" in items[0]:
+        out["labels"] = _pad([it["labels"] for it in items], -100)
+    elif task.head == "sequence" and "labels" in items[0]:
+        out["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+    elif task.head == "qa" and "start_positions" in items[0]:
+        out["start_positions"] = torch.tensor([it["start_positions"] for it in items], dtype=torch.long)
+        out["end_positions"] = torch.tensor([it["end_positions"] for it in items], dtype=torch.long)
+    return out
+
+
+def length_grouped_epoch(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """One epoch of batches (item indices): shuffled, length-sorted within chunks of 50 batches, the
+    batch order shuffled, the last batch filled up with the epoch's first items."""
+    rng = np.random.default_rng([seed, epoch, 0x61E5])
+    order = rng.permutation(len(lengths))
+    short = (-len(order)) % batch_size
+    if short:
+        order = np.concatenate([order, order[:short]])
+    chunk = batch_size * 50
+    batches = []
+    for lo in range(0, len(order), chunk):
+        part = order[lo: lo + chunk]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i: i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class TaskBatchMaker:
+    """Step number -> this process's slices of the global batch (a :class:`es_zoo.training.StepBatch`)."""
+
+    def __init__(self, task: TaskDef, prepared: Prepared, hp: Hyperparameters, pad_id: int, rank: int,
+                 world: int, micro_batch: int) -> None:
+        if hp.batch_size % (micro_batch * world):
+            raise TaskError(f"batch_size {hp.batch_size} must be a multiple of micro-batch {micro_batch} x "
+                            f"{world} processes")
+        self.task, self.p, self.hp, self.pad_id = task, prepared, hp, pad_id
+        self.rank, self.world, self.micro = rank, world, micro_batch
+        self.steps_per_epoch = math.ceil(len(prepared.items) / hp.batch_size)
+        self._epoch: tuple[int, list[np.ndarray]] | None = None
+
+    def __call__(self, step: int) -> Any:
+        from es_zoo.training import StepBatch
+
+        epoch, index = divmod(step, self.steps_per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, length_grouped_epoch(self.p.lengths, self.hp.batch_size, self.hp.seed, epoch))
+        batch = self._epoch[1][index]
+        items = [self.p.items[i] for i in batch]
+        micro = []
+        accumulation = len(items) // (self.micro * self.world)
+        for a in range(accumulation):
+            lo = (a * self.world + self.rank) * self.micro
+            micro.append(collate(self.task, items[lo: lo + self.micro], self.p.encoded.windows, self.pad_id))
+        return StepBatch(micro, predicted=max(1, _scored(self.task, items)), tokens=int(self.p.lengths[batch].sum()))
+
+
+def _scored(task: TaskDef, items: list[dict]) -> int:
+    """Items the loss is summed over, for the whole global batch."""
+    if task.head == "token":
+        return sum(sum(1 for x in it["labels"] if x != -100) for it in items)
+    if task.head == "parser":
+        return sum(len(it["heads"]) for it in items)
+    return len(items)
+
+
+# ---------------------------------------------------------------------------------------- models
+def check_labels(config: Any, labels: list[str], where: str) -> bool:
+    """True if the model already has this task's head; False if its head is untrained (default
+    ``LABEL_i`` names); an error when it was fine-tuned for a different label set."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [id2label[i] for i in sorted(id2label, key=int)]
+    if not names or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return False
+    if names != list(labels):
+        raise TaskError(f"{where} was fine-tuned for labels {names}, but the task's label set is {list(labels)}; "
+                        "fine-tune from the pretrained encoder instead (e.g. the run folder of `es-zoo reproduce`)")
+    return True
+
+
+def build_model(task: TaskDef, model_name: str, labels: list[str], relations: list[str] | None,
+                hp: Hyperparameters, revision: str | None = None) -> Any:
+    """The model for the task's head, loaded from a run folder, a model folder, a catalogue name or a
+    Hub id (es_zoo.loading rules: safetensors only, a clear message offline)."""
+    from es_zoo.loading import load_model
+    from es_zoo.tasks.heads import BiaffineParser, parser_meta
+
+    kw = {"revision": revision}
+    if task.head == "parser":
+        from es_zoo.loading import resolve
+
+        where, local = resolve(model_name)
+        meta = parser_meta(where) if local else None
+        if meta is not None:
+            if relations is not None and meta["relations"] != relations:
+                raise TaskError(f"{where} parses with relations {meta['relations']}, the task data has {relations}")
+            return BiaffineParser.load(where)
+        encoder = load_model(model_name, task="base", add_pooling_layer=False, **kw) \
+            if _is_bert(model_name) else load_model(model_name, task="base", **kw)
+        scale = (hp.head_learning_rate or hp.learning_rate) / hp.learning_rate
+        return BiaffineParser(encoder, relations or [], hp.arc_dim, hp.rel_dim, hp.head_dropout, scale)
+    head = {"sequence": "sequence-classification", "token": "token-classification", "qa": "question-answering"}[task.head]
+    if task.head == "qa":
+        return load_model(model_name, task=head, **kw)
+    model = load_model(model_name, task=head, num_labels=len(labels),
+                       id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}, **kw)
+    return model
+
+
+def _is_bert(model_name: str) -> bool:
+    from es_zoo.loading import resolve
+
+    where, local = resolve(model_name)
+    if not local:
+        return "bert" in where.lower()
+    cfg = json.loads((Path(where) / "config.json").read_text())
+    return cfg.get("model_type") == "bert"
+
+
+def loss_module(task: TaskDef, model: Any) -> Any:
+    from es_zoo.tasks import heads
+
+    return {"sequence": heads.SequenceLoss, "token": heads.TokenLoss, "qa": heads.QALoss,
+            "parser": heads.ParserLoss}[task.head](model)
+
+
+# ------------------------------------------------------------------------------------ prediction
+@torch.no_grad()
+def predict(task: TaskDef, model: Any, tokenizer: Any, prepared: Prepared, hp: Hyperparameters,
+            batch_size: int = 64, device: Any = None) -> list[Any]:
+    """One prediction per example (label name, list of word labels, (heads, relations) or answer text),
+    windows batched in length order and merged back."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    enc, pad = prepared.encoded, tokenizer.pad_token_id
+    if task.head == "parser":
+        order = np.argsort(-prepared.lengths, kind="stable")
+        out: list[Any] = [None] * len(prepared.items)
+        from es_zoo.tasks.heads import mst_heads
+
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo: lo + batch_size]
+            items = [{k: v for k, v in prepared.items[i].items() if k not in ("heads", "rels")} for i in idx]
+            b = {k: v.to(device) for k, v in collate(task, items, enc.windows, pad).items()}
+            arcs, rdep, rhead = model(**b)
+            arcs = arcs.float().cpu().numpy()
+            heads_batch = []
+            for k, i in enumerate(idx):
+                n = len(prepared.items[i]["slots"])
+                s = np.full((n + 1, n + 1), -np.inf)
+                s[1:, :] = arcs[k, :n, : n + 1]
+                heads_batch.append(mst_heads(s)[1:])
+            pred_heads = _pad([list(h) for h in heads_batch], 0).to(device)
+            rels = model.relation_logits(rdep, rhead, pred_heads).argmax(-1).cpu().numpy()
+            for k, i in enumerate(idx):
+                n = len(heads_batch[k])
+                out[i] = ([int(h) for h in heads_batch[k]], [model.relations[r] for r in rels[k, :n]])
+        return out
+    windows = enc.windows
+    lengths = np.array([len(w["input_ids"]) for w in windows])
+    order = np.argsort(-lengths, kind="stable")
+    logits: list[Any] = [None] * len(windows)
+    for lo in range(0, len(order), batch_size):
+        idx = order[lo: lo + batch_size]
+        rows = [{k: windows[i][k] for k in ("input_ids", "token_type_ids") if k in windows[i]} for i in idx]
+        b = {k: v.to(device) for k, v in collate(task, rows, None, pad).items()}
+        res = model(**b)
+        for k, i in enumerate(idx):
+            n = lengths[i]
+            if task.head == "qa":
+                logits[i] = (res.start_logits[k, :n].float().cpu().numpy(), res.end_logits[k, :n].float().cpu().numpy())
+            elif task.head == "token":
+                logits[i] = res.logits[k, :n].float().cpu().numpy()
+            else:
+                logits[i] = res.logits[k].float().cpu().numpy()
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)] if task.head != "qa" else []
+    if task.head == "sequence":
+        sums = np.zeros((enc.n_examples, len(names)))
+        counts = np.zeros(enc.n_examples)
+        for i, e in enumerate(enc.example_of):
+            sums[e] += logits[i]
+            counts[e] += 1
+        return [names[j] for j in (sums / counts[:, None]).argmax(1)]
+    if task.head == "token":
+        return [[names[int(logits[w][p].argmax())] for w, p in slots] for slots in enc.word_slots]
+    by_example: list[list[int]] = [[] for _ in range(enc.n_examples)]
+    for i, e in enumerate(enc.example_of):
+        by_example[e].append(i)
+    split = prepared.split
+    allow_null = bool(any(split["is_impossible"]))
+    answers = []
+    for e, wins in enumerate(by_example):
+        text, _ = feat.best_span([windows[i] for i in wins], [logits[i][0] for i in wins], [logits[i][1] for i in wins],
+                                 split[e]["context"], hp.n_best, hp.max_answer_length, allow_null)
+        answers.append(text)
+    return answers
+
+
+# --------------------------------------------------------------------------------------- scoring
+def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: Any) -> dict[str, Any]:
+    """The task's metric on one split (values in percent, as the official scripts print them)."""
+    from es_zoo import metrics as M
+
+    if len(predictions) != len(split):
+        raise TaskError(f"{len(predictions)} predictions for {len(split)} examples")
+    name = metric["name"]
+    if task.head == "sequence":
+        gold = [split.features["label"].int2str(x) for x in split["label"]]
+        return M.accuracy(predictions, gold)
+    if task.kind == "ner":
+        names = _names(split, "ner_tags")
+        gold = [[names[t] for t in s] for s in split["ner_tags"]]
+        return M.ner_f1(predictions, gold)
+    if task.kind == "pos":
+        names = _names(split, "upos")
+        gold = [names[t] for s in split["upos"] for t in s]
+        flat = [t for s in predictions for t in s]
+        if sum(len(s) for s in predictions) != len(gold):
+            raise TaskError("a sentence's predicted tags do not match its number of words")
+        return M.accuracy(flat, gold)
+    if task.kind == "parsing":
+        names = _names(split, "deprel")
+        gold_rel = [[names[r] for r in s] for s in split["deprel"]]
+        return M.attachment_scores([p[0] for p in predictions], [p[1] for p in predictions],
+                                   list(split["head"]), gold_rel)
+    refs = {r["id"]: list(r["answers"]["text"]) or [""] for r in split}
+    preds = {r["id"]: p for r, p in zip(split, predictions)}
+    if name == "mlqa":
+        return M.mlqa(preds, refs, lang="es")
+    return M.squad_v1(preds, refs)
+
+
+# ------------------------------------------------------------------------------------ the run
+@dataclass
+class _LoopConfig:
+    """What ``train_loop`` reads of a recipe, for a fine-tune."""
+
+    training: Any
+    recipe: str
+    preset: str
+    progress_label: str
+
+
+def _spec(model_name: str, task: TaskDef, data: TaskData, hp: Hyperparameters) -> dict:
+    return {"model": str(model_name), "task": task.name, "source": data.source, "hyperparameters": hp.to_dict(),
+            "train_examples": len(data.dataset["train"])}
+
+
+def check_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool) -> str:
+    """'new', 'resume' or 'overwrite' for a fine-tuning folder; a clear error on any conflict."""
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite exclude each other")
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return "new"
+    if not (out / SPEC_FILE).is_file():
+        raise RunDirError(f"{out} is not empty and is not an es-zoo fine-tuning folder; nothing was changed. "
+                          "Choose a new or empty --output-dir.")
+    stored = json.loads((out / SPEC_FILE).read_text())
+    if overwrite:
+        return "overwrite"
+    if not resume:
+        raise RunDirError(f"{out} already holds a fine-tune of {stored['model']} on {stored['task']}; nothing was "
+                          "changed. Pass --resume to continue it, --overwrite to replace it, or another --output-dir.")
+    if stored != spec:
+        diff = [k for k in spec if stored.get(k) != spec[k]]
+        raise RunDirError(f"{out} holds a fine-tune with different settings ({', '.join(diff)}); --resume needs the "
+                          "same model, task, data and hyperparameters")
+    return "resume"
+
+
+def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, source: str | None = None,
+             data_dir: str | Path | None = None, files: dict[str, list[str]] | None = None,
+             hparams: dict[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
+             save_model: bool = True, data: TaskData | None = None, revision: str | None = None,
+             interrupt_after: int | None = None, quiet: bool = False) -> dict:
+    """Fine-tune ``model_name`` on ``task`` and score every held-out split; returns the results.
+
+    Writes into ``output_dir``: ``finetune.json`` (the settings), ``checkpoints/``, ``logs/train.jsonl``,
+    ``predictions/<split>.jsonl``, ``results.json`` and, with ``save_model``, the Hub-ready ``model/``
+    folder (weights, tokenizer, labels in config.json, a model card with the scores). The training
+    checkpoints are removed once the model is saved.
+    """
+    from accelerate import Accelerator
+
+    from es_zoo.loading import load_tokenizer
+    from es_zoo.recipes import Phase, TrainingConfig
+    from es_zoo.training import plot_loss_curve, train_loop
+
+    t = load_task(task) if isinstance(task, str) else task
+    hp = t.hparams.replace(**(hparams or {}))
+    data = data or load_task_data(t, source=source, data_dir=data_dir, files=files)
+    if "train" not in data.dataset:
+        raise TaskError(f"task '{t.name}' (source '{data.source}') has no train split to fine-tune on; name one "
+                        "with --train FILE (the benchmark trains on dev where no train split is public)")
+    out = Path(output_dir)
+    spec = _spec(model_name, t, data, hp)
+    decision = check_output_dir(out, spec, resume, overwrite)
+    if decision == "overwrite":
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SPEC_FILE).write_text(json.dumps(spec, indent=2))
+
+    accelerator = Accelerator()
+    tokenizer = load_tokenizer(model_name, revision=revision)
+    relations = None
+    if t.head == "parser":
+        relations = sorted({r for part in data.dataset.values() for r in _names(part, "deprel")})
+    if t.head in ("sequence", "token"):
+        from es_zoo.loading import _from_pretrained, resolve
+        from transformers import AutoConfig
+
+        where, local = resolve(model_name)
+        check_labels(_from_pretrained(AutoConfig, where, local, revision=revision), data.labels, str(model_name))
+    torch.manual_seed(hp.seed)  # the new head's initial weights
+    model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
+    started = time.perf_counter()
+    train = prepare(t, tokenizer, data.dataset["train"], hp, relations)
+    world = accelerator.num_processes
+    make = TaskBatchMaker(t, train, hp, tokenizer.pad_token_id, accelerator.process_index, world,
+                          micro_batch=hp.batch_size // world)
+    total = make.steps_per_epoch * hp.epochs
+    training = TrainingConfig(
+        phases=[Phase(max_steps=total, seq_len=hp.max_length, global_batch_size=hp.batch_size)],
+        micro_batch_size=hp.batch_size // world, learning_rate=hp.learning_rate,
+        warmup_steps=int(round(hp.warmup_ratio * total)), weight_decay=hp.weight_decay, adam_beta2=0.999,
+        adam_epsilon=1e-8, seed=hp.seed, log_every=max(1, min(50, total // 20)),
+        save_every=max(1, make.steps_per_epoch), keep_checkpoints=1,
+    )
+    loop_cfg = _LoopConfig(training, t.name, "finetune", f"fine-tuning {t.name}")
+    summary = train_loop(loop_cfg, loss_module(t, model), make, out, accelerator,
+                         resume=decision == "resume", interrupt_after=interrupt_after)
+    model = summary.pop("model")
+    if summary["stopped_early"]:
+        return {"stopped_early": True, "training": summary}
+    results: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        plot_loss_curve(out / "logs" / "train.jsonl", out / "loss_curve.png", f"{t.name} fine-tuning", "training loss")
+        metric = t.metric_for(data.source if data.source in t.sources else None)
+        splits: dict[str, Any] = {}
+        (out / "predictions").mkdir(exist_ok=True)
+        for name in ("validation", "test"):
+            if name not in data.dataset:
+                continue
+            prep = prepare(t, tokenizer, data.dataset[name], hp, relations)
+            preds = predict(t, model, tokenizer, prep, hp, device=accelerator.device)
+            scores = score(t, metric, preds, data.dataset[name])
+            splits[name] = {"metrics": scores, "examples": len(data.dataset[name]), **prep.encoded.report()}
+            _write_predictions(out / "predictions" / f"{name}.jsonl", data.dataset[name], preds)
+        reported = "test" if "test" in splits else ("validation" if "validation" in splits else None)
+        if reported is None:
+            raise TaskError(f"task '{t.name}': no validation or test split to score; name one with --test FILE")
+        results = {
+            "task": t.name, "model": str(model_name), "metric": metric, "split": reported,
+            "metrics": splits[reported]["metrics"], "main": splits[reported]["metrics"][metric["main"]],
+            "examples": splits[reported]["examples"], "splits": splits, "data": data.describe(),
+            "hyperparameters": hp.to_dict(), "seed": hp.seed,
+            "training": {**{k: v for k, v in summary.items() if k != "model"}, "train_examples": len(data.dataset["train"]),
+                         **{f"train_{k}": v for k, v in train.encoded.report().items()},
+                         "processes": world, "wall_s": time.perf_counter() - started},
+        }
+        (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        if save_model:
+            save_finetuned(t, model, tokenizer, out, results)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        if not quiet:
+            s = results["metrics"]
+            accelerator.print(f"{t.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.items() if isinstance(v, float))
+                              + f" on {reported} ({results['examples']} examples)")
+    accelerator.wait_for_everyone()
+    return results
+
+
+def _write_predictions(path: Path, split: Any, preds: list[Any]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for row, p in zip(split, preds):
+            fh.write(json.dumps({"id": row["id"], "prediction": p}, ensure_ascii=False) + "\n")
+
+
+def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results: dict) -> Path:
+    """The Hub-ready ``model/`` folder, written atomically."""
+    from es_zoo.cards import write_finetune_card
+
+    tmp, final = out / ".tmp-model", out / "model"
+    shutil.rmtree(tmp, ignore_errors=True)
+    if task.head == "parser":
+        model.save(tmp)
+    else:
+        model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    if (out / "loss_curve.png").is_file():
+        shutil.copyfile(out / "loss_curve.png", tmp / "loss_curve.png")
+    write_finetune_card(tmp / "README.md", task, results)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final

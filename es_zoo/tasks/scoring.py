@@ -1,0 +1,66 @@
+"""Score a predictions file against a task's gold split (the file ``es-zoo finetune`` writes, or one
+made by any other system in the same shape).
+
+A predictions file has one JSON object per line, ``{"id": ..., "prediction": ...}``, one line per gold
+example: a label for classification, a list of tags per word for NER and POS, ``[heads, relations]``
+for parsing, the answer text for QA. Every gold example must have exactly one prediction; a missing,
+extra or duplicated id, or a file of the wrong length, is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from es_zoo.tasks.data import load_task_data
+from es_zoo.tasks.definitions import TaskError, load_task
+from es_zoo.tasks.readers import FormatError
+
+
+def read_predictions(path: str | Path) -> list[tuple[str, Any]]:
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(p, None, "no such file")
+    rows = []
+    for number, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise FormatError(p, number, f"not JSON ({exc.msg}); expected {{\"id\": ..., \"prediction\": ...}}") from None
+        if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
+            raise FormatError(p, number, "expected an object with \"id\" and \"prediction\"")
+        rows.append((str(obj["id"]), obj["prediction"]))
+    return rows
+
+
+def score_file(task_name: str, predictions: str | Path, split: str = "test", source: str | None = None,
+               data_dir: str | Path | None = None, files: dict[str, list[str]] | None = None) -> dict:
+    """The task's metric for a predictions file on ``split`` of the task's data."""
+    from es_zoo.tasks.finetune import score
+
+    task = load_task(task_name)
+    data = load_task_data(task, source=source, data_dir=data_dir, files=files)
+    if split not in data.dataset:
+        raise TaskError(f"task '{task.name}' (source '{data.source}') has no {split} split; it has "
+                        f"{', '.join(data.dataset)}")
+    gold = data.dataset[split]
+    rows = read_predictions(predictions)
+    if len(rows) != len(gold):
+        raise TaskError(f"{predictions}: {len(rows)} predictions, but the {split} split has {len(gold)} examples")
+    by_id: dict[str, Any] = {}
+    for number, (ident, pred) in enumerate(rows, start=1):
+        if ident in by_id:
+            raise TaskError(f"{predictions}: id {ident!r} appears twice (second time on prediction {number})")
+        by_id[ident] = pred
+    ordered = []
+    for row in gold:
+        if row["id"] not in by_id:
+            raise TaskError(f"{predictions}: no prediction for gold example {row['id']!r}")
+        pred = by_id[row["id"]]
+        if task.kind == "parsing":
+            pred = (pred[0], pred[1])
+        ordered.append(pred)
+    return score(task, task.metric_for(data.source if data.source in task.sources else None), ordered, gold)

@@ -1,0 +1,172 @@
+"""The GLUES suite: fine-tune and score one encoder on several tasks, and the GLUES grid search.
+
+``evaluate_suite`` runs :func:`es_zoo.tasks.finetune.finetune` per task into ``OUTPUT/<task>/`` and
+gathers ``OUTPUT/results.json``: per task the metric values, the split they were measured on, the data
+source and files, the hyperparameters, the number of examples and the seed. ``grid_search`` runs the
+published protocol (batch size x learning rate x epochs, chosen on dev, reported on test) one setting
+at a time, appending one JSON line per finished run to ``OUTPUT/<task>/grid.jsonl``; a rerun skips the
+settings already there and resumes the interrupted one from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from es_zoo.tasks.data import load_task_data
+from es_zoo.tasks.definitions import TaskDef, TaskError, list_tasks, load_task
+from es_zoo.tasks.finetune import finetune
+
+GLUES_TASKS = ("xnli", "pawsx", "ner", "pos", "parsing", "mldoc", "qa")
+
+
+def _key(hp: dict) -> str:
+    return f"bs{hp['batch_size']}-lr{hp['learning_rate']:g}-ep{hp['epochs']}"
+
+
+def grid_search(model: str, task: TaskDef, output_dir: str | Path, grid: dict[str, list] | None = None,
+                source: str | None = None, data_dir: str | Path | None = None,
+                files: dict[str, list[str]] | None = None, hparams: dict | None = None,
+                revision: str | None = None) -> dict:
+    """The GLUES protocol for one task: every setting of ``grid`` fine-tuned, scored on validation and
+    test; the setting with the best validation score is reported with its test score."""
+    grid = grid or task.grid
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_task_data(task, source=source, data_dir=data_dir, files=files)
+    if "validation" not in data.dataset:
+        raise TaskError(f"task '{task.name}': the grid chooses on the validation split, which source "
+                        f"'{data.source}' does not have; name one with --validation FILE")
+    lines_path = out / "grid.jsonl"
+    done: dict[str, dict] = {}
+    if lines_path.is_file():
+        for number, line in enumerate(lines_path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                done[row["key"]] = row
+            except (ValueError, KeyError):
+                raise TaskError(f"{lines_path}:{number}: not a grid result line; fix or remove it") from None
+    names = list(grid)
+    for values in itertools.product(*(grid[n] for n in names)):
+        setting = {**(hparams or {}), **dict(zip(names, values))}
+        hp = task.hparams.replace(**setting).to_dict()
+        key = _key(hp)
+        if key in done:
+            continue
+        run_dir = out / "grid" / key
+        resume = (run_dir / "finetune.json").is_file()
+        r = finetune(model, task, run_dir, data=data, hparams=setting, resume=resume, save_model=False,
+                     revision=revision, quiet=True)
+        if r.get("stopped_early"):
+            return {"stopped_early": True}
+        row = {"key": key, "hyperparameters": hp,
+               "validation": r["splits"]["validation"]["metrics"],
+               "test": r["splits"].get("test", {}).get("metrics")}
+        with open(lines_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        done[key] = row
+        shutil.rmtree(run_dir, ignore_errors=True)  # the line holds what was measured; weights are not kept
+    main = task.metric_for(data.source if data.source in task.sources else None)["main"]
+    best = max(done.values(), key=lambda r: r["validation"][main])
+    reported = "test" if best["test"] else "validation"
+    return {"task": task.name, "model": model, "grid": grid, "runs": len(done), "best": best,
+            "split": reported, "metrics": best[reported], "main": best[reported][main],
+            "metric": task.metric_for(data.source if data.source in task.sources else None),
+            "data": data.describe(), "hyperparameters": best["hyperparameters"],
+            "seed": best["hyperparameters"]["seed"],
+            "examples": len(data.dataset[reported])}
+
+
+def published_for(model: str, task: TaskDef) -> list[dict]:
+    """The catalogue's published numbers for ``task`` of the model (or of the model a run reproduces)."""
+    from es_zoo.catalog import find_model
+
+    rec = None
+    p = Path(model)
+    if p.is_dir():
+        for candidate in (p / "results.json", p.parent / "results.json"):
+            if candidate.is_file():
+                rec = find_model(json.loads(candidate.read_text()).get("reproduces") or "")
+                break
+    else:
+        rec = find_model(model)
+    if rec is None or not task.published:
+        return []
+    return [{"model": rec.name, "dataset": s.dataset, "split": s.split, "metric": s.metric, "value": s.value,
+             "source": s.source} for s in rec.scores_for(task.published["task"])]
+
+
+def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None = None,
+                   data_dir: str | Path | None = None, sources: dict[str, str] | None = None,
+                   grid: bool = False, hparams: dict | None = None, resume: bool = False,
+                   overwrite: bool = False, revision: str | None = None, save_models: bool = False,
+                   echo: Any = print) -> dict:
+    """Fine-tune and score ``model`` on each task; write ``OUTPUT/results.json`` and return it.
+
+    Tasks named explicitly must have data; with the default (every GLUES task) a task whose data is
+    not found is listed as skipped, with the reason, instead of stopping the others.
+    """
+    explicit = tasks is not None
+    names = list(tasks) if tasks else list(GLUES_TASKS)
+    for n in names:
+        if n not in list_tasks():
+            load_task(n)  # raises the unknown-task error with suggestions
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    previous = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if previous and previous.get("model") != str(model) and not overwrite:
+        raise TaskError(f"{results_path} holds results for {previous.get('model')}; choose another --output-dir "
+                        "or pass --overwrite")
+    results = {"model": str(model), "suite": "glues", "tasks": dict(previous.get("tasks", {})) if resume else {},
+               "skipped": {}}
+    for n in names:
+        task = load_task(n)
+        source = (sources or {}).get(n)
+        try:
+            data = load_task_data(task, source=source, data_dir=data_dir)
+            if "train" not in data.dataset:
+                raise TaskError(f"task '{n}' (source '{data.source}'): no train split found")
+        except TaskError as exc:
+            if explicit:
+                raise
+            results["skipped"][n] = str(exc)
+            echo(f"skipping {n}: {exc}")
+            continue
+        if resume and n in results["tasks"]:
+            echo(f"{n}: already scored, kept")
+            continue
+        echo(f"== {n} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items()) + ")")
+        run_dir = out / n
+        if grid:
+            r = grid_search(model, task, run_dir, source=source, data_dir=data_dir, hparams=hparams, revision=revision)
+        else:
+            r = finetune(model, task, run_dir, data=data, hparams=hparams, resume=resume and (run_dir / "finetune.json").is_file(),
+                         overwrite=overwrite and not resume, save_model=save_models, revision=revision)
+        if r.get("stopped_early"):
+            results["stopped_early"] = True
+            break
+        r["published"] = published_for(model, task)
+        results["tasks"][n] = r
+        results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return results
+
+
+def table_rows(results: dict) -> list[tuple[str, ...]]:
+    """Rows of the suite table: measured beside published, one row per task (and per skipped task)."""
+    rows = [("task", "source", "split", "metric", "measured", "published", "published for", "examples")]
+    for n, r in results["tasks"].items():
+        main = r["metric"]["main"]
+        pub = r.get("published") or []
+        rows.append((n, r["data"]["source"], r["split"], main, f"{r['main']:.2f}",
+                     ", ".join(f"{p['value']:g} ({p['metric']}{', ' + p['split'] if p['split'] else ''})" for p in pub) or "-",
+                     pub[0]["model"] if pub else "-", str(r["examples"])))
+    for n, why in results.get("skipped", {}).items():
+        rows.append((n, "-", "-", "-", "no data", "-", "-", "-"))
+    return rows
