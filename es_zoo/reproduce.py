@@ -318,6 +318,8 @@ def run_glues(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool
             out[run.task] = {k: r[k] for k in ("metric", "main", "metrics", "split", "examples", "hyperparameters")}
             out[run.task]["source"] = r["data"]["source"]
             out[run.task]["split_examples"] = r["splits"][r["split"]].get("split_examples", 0)
+            if "majority_baseline" in r["splits"][r["split"]]:
+                out[run.task]["majority_baseline"] = r["splits"][r["split"]]["majority_baseline"]
     return out
 
 
@@ -566,4 +568,6 @@ def run_glues(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool
             out[run.task] = {k: r[k] for k in ("metric", "main", "metrics", "split", "examples", "hyperparameters")}
             out[run.task]["source"] = r["data"]["source"]
             out[run.task]["split_examples"] = r["splits"][r["split"]].get("split_examples", 0)
+            if "majority_baseline" in r["splits"][r["split"]]:
+                out[run.task]["majority_baseline"] = r["splits"][r["split"]]["majority_baseline"]
     return out

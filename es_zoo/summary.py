@@ -59,10 +59,13 @@ def summary_rows(results: dict) -> list[tuple[str, str, str]]:
     ] + _heldout_rows(results)
     glues = results.get("glues") or {}
     for task, g in glues.items():
-        pub = [s for s in rec.scores_for(task)] if rec else []
+        pub = rec.scores_for(task) if rec else []
+        pub = [s for s in pub if s.metric == g["metric"]["main"]] or pub
         rows.append((f"GLUES {task} {g['metric']['main']} (es-zoo's {g['source']} data, {g['split']}, "
                      f"{g['examples']} ex.)", f"{g['main']:.2f}",
-                     ", ".join(f"{s.value:g} ({s.dataset})" for s in pub) or "not reported"))
+                     ", ".join(f"{s.value:g} {s.metric} ({s.dataset})" for s in pub) or "not reported"))
+        if "majority_baseline" in g:
+            rows.append(("  majority-class baseline (same split)", f"{g['majority_baseline']:.2f}", ""))
     if rec:
         for s in rec.scores:
             if s.task in glues:

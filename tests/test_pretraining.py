@@ -217,3 +217,13 @@ def test_the_readme_main_command_learns_spanish(tmp_path: Path) -> None:
     assert h["masked_tokens"] > 5000
     assert h["masked_accuracy"] > 1.6 * h["unigram_accuracy"]
     assert h["perplexity"] < 0.75 * h["unigram_perplexity"]
+    # ... and ends with the recipe's GLUES fine-tunes on the shipped fixtures, each a Hub-ready folder.
+    g = json.loads((out / "results.json").read_text())["glues"]
+    assert set(g) == {"pos", "parsing", "pawsx", "qa"} and "GLUES pos accuracy" in done.stdout
+    assert g["pos"]["main"] > 60 and g["pos"]["examples"] == 200  # 17 tags; NOUN alone is ~20% of words
+    assert 25 < g["parsing"]["metrics"]["uas"] and g["parsing"]["metrics"]["las"] <= g["parsing"]["metrics"]["uas"]
+    assert g["pawsx"]["examples"] == 300 and g["pawsx"]["majority_baseline"] == 63.0
+    assert g["qa"]["metrics"]["total"] == 301 and g["qa"]["metrics"]["f1"] > 2
+    for task in g:
+        assert (out / "glues" / task / "model" / "README.md").is_file()
+    assert "GLUES fine-tunes (measured by this run)" in (out / "model" / "README.md").read_text()

@@ -498,6 +498,10 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
             scores = score(t, metric, preds, data.dataset[name])
             splits[name] = {"metrics": scores, "examples": len(data.dataset[name]), **prep.encoded.report()}
             _write_predictions(out / "predictions" / f"{name}.jsonl", data.dataset[name], preds)
+        if t.head == "sequence":  # what always answering the training set's most frequent label scores
+            train_labels = np.bincount(data.dataset["train"]["label"], minlength=len(data.labels))
+            for name, part in splits.items():
+                part["majority_baseline"] = float(100 * np.mean(np.array(data.dataset[name]["label"]) == train_labels.argmax()))
         reported = "test" if "test" in splits else ("validation" if "validation" in splits else None)
         if reported is None:
             raise TaskError(f"task '{t.name}': no validation or test split to score; name one with --test FILE")
