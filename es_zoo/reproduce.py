@@ -524,50 +524,8 @@ def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bo
             results["encoder"] = encoder
         _atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
         export_model(cfg, run_dir, model, tokenizer, results)
-    accelerator.wait_for_everyone()
-    if cfg.config.glues.runs:
-        glues = run_glues(cfg, run_dir, accelerator, resume)
-        if accelerator.is_main_process:
-            results["glues"] = glues
-            _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
-            export_model(cfg, run_dir, model, tokenizer, results)  # the card now lists the GLUES scores
-    if accelerator.is_main_process:
         from es_zoo.summary import print_summary
 
         print_summary(results)
     accelerator.wait_for_everyone()
     return results
-
-
-def run_glues(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool) -> dict:
-    """The recipe's GLUES fine-tunes of the exported model, each in ``glues/<task>/`` (a Hub-ready
-    ``model/`` inside); a task already scored is kept, an interrupted one resumes from its checkpoint."""
-    import transformers
-
-    from es_zoo.tasks.finetune import finetune
-
-    out: dict = {}
-    for run in cfg.config.glues.runs:
-        task_dir = run_dir / "glues" / run.task
-        done = task_dir / "results.json"
-        if done.is_file():
-            r = json.loads(done.read_text())
-        else:
-            accelerator.print(f"fine-tuning on GLUES task {run.task} ({run.source} data)")
-            verbosity = transformers.logging.get_verbosity()
-            transformers.logging.set_verbosity_error()  # the new head's "newly initialised" report
-            try:
-                r = finetune(str(run_dir / "model"), run.task, task_dir, source=run.source, hparams=run.hparams,
-                             resume=resume and (task_dir / "finetune.json").is_file(),
-                             overwrite=not resume and task_dir.exists())
-            finally:
-                transformers.logging.set_verbosity(verbosity)
-            if r.get("stopped_early"):
-                break
-        if r:
-            out[run.task] = {k: r[k] for k in ("metric", "main", "metrics", "split", "examples", "hyperparameters")}
-            out[run.task]["source"] = r["data"]["source"]
-            out[run.task]["split_examples"] = r["splits"][r["split"]].get("split_examples", 0)
-            if "majority_baseline" in r["splits"][r["split"]]:
-                out[run.task]["majority_baseline"] = r["splits"][r["split"]]["majority_baseline"]
-    return out
