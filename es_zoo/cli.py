@@ -272,7 +272,8 @@ def tasks_cmd(name: str | None) -> None:
 @click.option("--output-dir", type=click.Path(), help="Where to write [default: runs/finetune-TASK].")
 @click.option("--grid", is_flag=True, help="Run the GLUES grid (batch x learning rate x epochs) instead of one setting.")
 @click.option("--revision", help="Hub revision of MODEL.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted fine-tune (or grid) in --output-dir.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fine-tune in --output-dir (a --grid resumes "
+                                            "on its own: settings in grid.jsonl are skipped).")
 @click.option("--overwrite", is_flag=True, help="Replace the fine-tune already in --output-dir.")
 @_hparam_options
 def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str | None, train: tuple[str, ...],

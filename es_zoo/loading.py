@@ -136,6 +136,14 @@ def load_model(
     return _from_pretrained(cls, where, is_local, revision=revision, use_safetensors=True, **kwargs)
 
 
+def load_config(name_or_path: str | os.PathLike, revision: str | None = None) -> Any:
+    """The model's ``config.json`` (``AutoConfig.from_pretrained``), resolved like :func:`load_model`."""
+    from transformers import AutoConfig
+
+    where, is_local = resolve(name_or_path)
+    return _from_pretrained(AutoConfig, where, is_local, revision=revision)
+
+
 def load_tokenizer(name_or_path: str | os.PathLike, revision: str | None = None, **kwargs: Any) -> Any:
     """The tokenizer saved with a model (``AutoTokenizer.from_pretrained``)."""
     from transformers import AutoTokenizer

@@ -88,7 +88,7 @@ def test_parquet_folders_load_and_their_labels_are_checked(tmp_path):
     for split, part in d.items():
         part.to_parquet(str(root / f"{split}-00000.parquet"))
     back = load_task_data(task, data_dir=tmp_path / "glues")
-    assert back.origin == "parquet" and len(back.dataset["test"]) == 300
+    assert back.origin == "parquet" and back.source == "pawsx" and len(back.dataset["test"]) == 300
     assert back.dataset["train"].features["label"].names == ["0", "1"]
     from datasets import ClassLabel
 

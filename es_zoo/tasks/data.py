@@ -31,8 +31,8 @@ class TaskData:
     """A task's splits and where they came from (recorded in results.json and the model card)."""
 
     dataset: Any  # datasets.DatasetDict
-    source: str
-    origin: str  # "files", "parquet" or "hub"
+    source: str  # the task source it stands for (its licence and metric apply)
+    origin: str  # "files", "parquet" or "hub:ORG/NAME"
     files: dict[str, list[str]] = field(default_factory=dict)
     license: str = ""
     labels: list[str] = field(default_factory=list)
@@ -43,7 +43,7 @@ class TaskData:
                 "sizes": {k: len(v) for k, v in self.dataset.items()}, "notes": self.notes}
 
 
-def read_file(fmt: str, path: Path, labels: list[str], kind: str) -> list[dict]:
+def read_file(fmt: str, path: Path, labels: list[str]) -> list[dict]:
     """One published file through the reader of its format."""
     if fmt == "conll2002":
         return readers.read_conll2002(path, labels=labels)
@@ -96,10 +96,10 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
         d = Path(str(data_dir)).expanduser()
         parquet_root = d / task.name if (d / task.name).is_dir() else d
         if d.is_dir() and any(parquet_root.glob("*.parquet")):
-            return _from_parquet(task, parquet_root, labels, src.license)
+            return _from_parquet(task, parquet_root, labels, src)
         if not d.is_dir():
             if _HUB_ID.match(str(data_dir)):
-                return _from_hub(task, str(data_dir), labels, src.license)
+                return _from_hub(task, str(data_dir), labels, src)
             raise TaskError(f"--data-dir {data_dir}: no such folder (and not a Hub dataset id ORG/NAME)")
     else:
         d = None
@@ -132,7 +132,7 @@ def _from_files(task: TaskDef, source: str, fmt: str, license: str, labels: list
     for split, paths in files.items():
         rows: list[dict] = []
         for p in paths:
-            rows.extend(read_file(fmt, p, labels, task.kind))
+            rows.extend(read_file(fmt, p, labels))
         splits[split] = rows
     relations = None
     if task.kind == "parsing":
@@ -164,7 +164,7 @@ def _check_features(task: TaskDef, ds: Any, labels: list[str], where: str) -> No
                             f"'{task.name}' declares {labels}")
 
 
-def _from_parquet(task: TaskDef, root: Path, labels: list[str], license: str) -> TaskData:
+def _from_parquet(task: TaskDef, root: Path, labels: list[str], src: Any) -> TaskData:
     from datasets import load_dataset
 
     data_files: dict[str, list[str]] = {}
@@ -177,11 +177,11 @@ def _from_parquet(task: TaskDef, root: Path, labels: list[str], license: str) ->
         raise TaskError(f"{root}: parquet files must be named train*/validation*/test*.parquet")
     ds = load_dataset("parquet", data_files=data_files)
     _check_features(task, ds, labels, str(root))
-    return TaskData(ds, "parquet", "parquet", {k: [Path(p).name for p in v] for k, v in data_files.items()},
-                    license, labels)
+    return TaskData(ds, src.name, "parquet", {k: [Path(p).name for p in v] for k, v in data_files.items()},
+                    src.license, labels)
 
 
-def _from_hub(task: TaskDef, repo_id: str, labels: list[str], license: str) -> TaskData:
+def _from_hub(task: TaskDef, repo_id: str, labels: list[str], src: Any) -> TaskData:
     from datasets import load_dataset
 
     try:
@@ -193,4 +193,4 @@ def _from_hub(task: TaskDef, repo_id: str, labels: list[str], license: str) -> T
             "--repo-type dataset --local-dir DIR` and pass --data-dir DIR."
         ) from None
     _check_features(task, ds, labels, repo_id)
-    return TaskData(ds, repo_id, "hub", {}, license, labels)
+    return TaskData(ds, src.name, f"hub:{repo_id}", {}, src.license, labels)

@@ -247,8 +247,10 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
             if relations is not None and meta["relations"] != relations:
                 raise TaskError(f"{where} parses with relations {meta['relations']}, the task data has {relations}")
             return BiaffineParser.load(where)
-        encoder = load_model(model_name, task="base", add_pooling_layer=False, **kw) \
-            if _is_bert(model_name) else load_model(model_name, task="base", **kw)
+        from es_zoo.loading import load_config
+
+        bert = load_config(model_name, revision=revision).model_type == "bert"
+        encoder = load_model(model_name, task="base", **({"add_pooling_layer": False} if bert else {}), **kw)
         scale = (hp.head_learning_rate or hp.learning_rate) / hp.learning_rate
         return BiaffineParser(encoder, relations or [], hp.arc_dim, hp.rel_dim, hp.head_dropout, scale)
     head = {"sequence": "sequence-classification", "token": "token-classification", "qa": "question-answering"}[task.head]
@@ -257,16 +259,6 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
     model = load_model(model_name, task=head, num_labels=len(labels),
                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}, **kw)
     return model
-
-
-def _is_bert(model_name: str) -> bool:
-    from es_zoo.loading import resolve
-
-    where, local = resolve(model_name)
-    if not local:
-        return "bert" in where.lower()
-    cfg = json.loads((Path(where) / "config.json").read_text())
-    return cfg.get("model_type") == "bert"
 
 
 def loss_module(task: TaskDef, model: Any) -> Any:
@@ -457,12 +449,10 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     relations = None
     if t.head == "parser":
         relations = sorted({r for part in data.dataset.values() for r in _names(part, "deprel")})
-    if t.head in ("sequence", "token"):
-        from es_zoo.loading import _from_pretrained, resolve
-        from transformers import AutoConfig
+    if t.head in ("sequence", "token"):  # before loading: transformers would fail on the head's size first
+        from es_zoo.loading import load_config
 
-        where, local = resolve(model_name)
-        check_labels(_from_pretrained(AutoConfig, where, local, revision=revision), data.labels, str(model_name))
+        check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
     torch.manual_seed(hp.seed)  # the new head's initial weights
     model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
     started = time.perf_counter()
@@ -487,7 +477,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     results: dict[str, Any] = {}
     if accelerator.is_main_process:
         plot_loss_curve(out / "logs" / "train.jsonl", out / "loss_curve.png", f"{t.name} fine-tuning", "training loss")
-        metric = t.metric_for(data.source if data.source in t.sources else None)
+        metric = t.metric_for(data.source)
         splits: dict[str, Any] = {}
         (out / "predictions").mkdir(exist_ok=True)
         for name in ("validation", "test"):

@@ -29,10 +29,6 @@ from torch.nn import functional as F
 PARSER_WEIGHTS = "parser_head.safetensors"
 
 
-def _lr_scale_none(name: str) -> float:
-    return 1.0
-
-
 class SequenceLoss(nn.Module):
     """Cross-entropy of a ``*ForSequenceClassification`` model, summed over windows."""
 

@@ -63,4 +63,4 @@ def score_file(task_name: str, predictions: str | Path, split: str = "test", sou
         if task.kind == "parsing":
             pred = (pred[0], pred[1])
         ordered.append(pred)
-    return score(task, task.metric_for(data.source if data.source in task.sources else None), ordered, gold)
+    return score(task, task.metric_for(data.source), ordered, gold)

@@ -30,13 +30,13 @@ def _key(hp: dict) -> str:
 def grid_search(model: str, task: TaskDef, output_dir: str | Path, grid: dict[str, list] | None = None,
                 source: str | None = None, data_dir: str | Path | None = None,
                 files: dict[str, list[str]] | None = None, hparams: dict | None = None,
-                revision: str | None = None) -> dict:
+                revision: str | None = None, data: Any = None) -> dict:
     """The GLUES protocol for one task: every setting of ``grid`` fine-tuned, scored on validation and
     test; the setting with the best validation score is reported with its test score."""
     grid = grid or task.grid
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_task_data(task, source=source, data_dir=data_dir, files=files)
+    data = data or load_task_data(task, source=source, data_dir=data_dir, files=files)
     if "validation" not in data.dataset:
         raise TaskError(f"task '{task.name}': the grid chooses on the validation split, which source "
                         f"'{data.source}' does not have; name one with --validation FILE")
@@ -71,12 +71,12 @@ def grid_search(model: str, task: TaskDef, output_dir: str | Path, grid: dict[st
             fh.write(json.dumps(row) + "\n")
         done[key] = row
         shutil.rmtree(run_dir, ignore_errors=True)  # the line holds what was measured; weights are not kept
-    main = task.metric_for(data.source if data.source in task.sources else None)["main"]
+    main = task.metric_for(data.source)["main"]
     best = max(done.values(), key=lambda r: r["validation"][main])
     reported = "test" if best["test"] else "validation"
     return {"task": task.name, "model": model, "grid": grid, "runs": len(done), "best": best,
             "split": reported, "metrics": best[reported], "main": best[reported][main],
-            "metric": task.metric_for(data.source if data.source in task.sources else None),
+            "metric": task.metric_for(data.source),
             "data": data.describe(), "hyperparameters": best["hyperparameters"],
             "seed": best["hyperparameters"]["seed"],
             "examples": len(data.dataset[reported])}
@@ -144,7 +144,7 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
         echo(f"== {n} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items()) + ")")
         run_dir = out / n
         if grid:
-            r = grid_search(model, task, run_dir, source=source, data_dir=data_dir, hparams=hparams, revision=revision)
+            r = grid_search(model, task, run_dir, data=data, hparams=hparams, revision=revision)
         else:
             r = finetune(model, task, run_dir, data=data, hparams=hparams, resume=resume and (run_dir / "finetune.json").is_file(),
                          overwrite=overwrite and not resume, save_model=save_models, revision=revision)
