@@ -207,6 +207,7 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         model_class=fam["model_class"], usage_extra=fam["usage_extra"],
         eval_intro=fam["eval_intro"], eval_baseline_header=fam["eval_baseline_header"], eval_rows=fam["eval_rows"],
         samples=results.get("samples", [])[:3], glues=results.get("glues") or {},
+        seq2seq=results.get("seq2seq") or {},
         heldout=results["heldout"], training=results["training"],
         published=[dataclasses.asdict(s) for s in rec.scores] if rec else [],
         corpus=c.corpus.source + (" (ELTeC-spa novels shipped with es-zoo)" if c.corpus.source == "embedded" else ""),
@@ -231,10 +232,27 @@ _USAGE = {
                '# the encoder alone loads with transformers.AutoModel; the biaffine head is es-zoo\'s\n'
                'parser = BiaffineParser.load("{p}")\n'
                'from es_zoo.tasks.parse import parse\nprint(parse(parser, "{p}", [["El", "perro", "ladra", "."]]))'),
+    "seq2seq": ('from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n'
+                'tokenizer = AutoTokenizer.from_pretrained("{p}")\nmodel = AutoModelForSeq2SeqLM.from_pretrained("{p}")\n'
+                '# generation_config.json holds the task\'s beam size, length penalty and output length\n'
+                'inputs = tokenizer(["{example}"], return_tensors="pt")\n'
+                'print(tokenizer.batch_decode(model.generate(**inputs), skip_special_tokens=True))\n\n'
+                '# or, batched and sorted by length for many inputs:\n'
+                'from es_zoo.generation import generate\nprint(generate(model, tokenizer, ["{example}"]))'),
+}
+# Pipeline tags of the seq2seq kinds (the Hub's task names).
+_SEQ2SEQ_PIPELINE = {"summarization": "summarization", "translation": "translation"}
+_SEQ2SEQ_EXAMPLE = {
+    "summarization": "El Gobierno aprobó ayer un plan de inversiones de 2.000 millones de euros para modernizar los trenes de cercanías.",
+    "translation": "El tren sale de la estación a las ocho de la mañana.",
+    "generative_qa": "question: ¿Dónde vive Ana? context: Ana vive en Sevilla desde 2010.",
+    "split_rephrase": "Ana, que vive en Sevilla desde 2010, trabaja en un hospital.",
+    "dialogue": "Quería saber el horario de trenes a Valencia.",
 }
 
 # The values of a metric's result that are scores (the others are counts).
-SCORE_KEYS = ("accuracy", "precision", "recall", "f1", "exact_match", "uas", "las", "clas")
+SCORE_KEYS = ("accuracy", "precision", "recall", "f1", "exact_match", "uas", "las", "clas",
+              "rouge1", "rouge2", "rougeL", "rougeLsum", "sari", "bleu", "chrf", "meteor")
 
 _METRIC_NOTE = {
     "accuracy": "accuracy in percent",
@@ -242,6 +260,15 @@ _METRIC_NOTE = {
     "attachment": "UAS and LAS in percent as the CoNLL 2018 evaluation script computes them (gold tokenization)",
     "squad_v1": "exact match and F1 in percent as SQuAD v1.1's evaluate-v1.1.py computes them",
     "mlqa": "exact match and F1 in percent as MLQA's mlqa_evaluation_v1.py computes them for Spanish",
+    "rouge": ("ROUGE F-measures in percent. The `rouge*` columns use es-zoo's Spanish-aware tokenization "
+              "(Unicode words, accents kept, no stemmer); `paper_rouge*` in results.json are the paper-compatible "
+              "variant (rouge-score's default tokenizer, which HF evaluate uses and which turns \"canción\" into "
+              "\"canci n\")"),
+    "sari": "SARI (Xu et al. 2016, as evaluate's sari computes it), sacreBLEU (signature in results.json) and exact match",
+    "translation": "sacreBLEU and chrF through the sacrebleu library (signatures in results.json)",
+    "generative_qa": "ROUGE (Spanish-aware tokenization), token F1 and exact match with MLQA's Spanish normalisation",
+    "dialogue": "token F1 (MLQA's Spanish normalisation), the paper's unigram F1, METEOR as evaluate computes it "
+                "(when nltk's wordnet data is installed) and sacreBLEU",
 }
 
 
@@ -267,16 +294,15 @@ def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str
     metric = results["metric"]
     data = results["data"]
     title = f"{task.name} fine-tune"
-    evals = [EvalResult(task_type={"sequence": "text-classification", "token": "token-classification",
-                                   "qa": "question-answering", "parser": "dependency-parsing"}[task.head],
-                        dataset_type=f"es-zoo/glues-{task.name}", dataset_name=f"{task.name} ({data['source']})",
+    pipeline = {"sequence": "text-classification", "token": "token-classification", "qa": "question-answering",
+                "parser": None, "seq2seq": _SEQ2SEQ_PIPELINE.get(task.kind, "text2text-generation")}[task.head]
+    evals = [EvalResult(task_type=pipeline or "dependency-parsing",
+                        dataset_type=f"es-zoo/{task.suite}-{task.name}", dataset_name=f"{task.name} ({data['source']})",
                         dataset_split=results["split"], metric_type=k, metric_name=k, metric_value=round(float(v), 4))
              for k, v in results["metrics"].items() if k in SCORE_KEYS]
-    pipeline = {"sequence": "text-classification", "token": "token-classification", "qa": "question-answering",
-                "parser": None}[task.head]
     card_data = ModelCardData(
         language="es", license=None, library_name="transformers", pipeline_tag=pipeline,
-        tags=["es-zoo", "glues", task.name, "spanish"], base_model=base_model,
+        tags=["es-zoo", task.suite, task.name, "spanish"], base_model=base_model,
         model_name=repo_id or title, eval_results=evals or None,
     )
     published = published_rec.scores_for(task.published["task"]) if published_rec and task.published else []
@@ -285,6 +311,8 @@ def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str
     keys = [k for k in results["metrics"] if k in SCORE_KEYS]
     example = 'print(classifier({"text": "El gato duerme.", "text_pair": "Un gato está durmiendo."}))' \
         if task.kind == "pair" else 'print(classifier("La bolsa de Madrid cerró con pérdidas."))'
+    if task.head == "seq2seq":
+        example = _SEQ2SEQ_EXAMPLE.get(task.kind, "La bolsa de Madrid cerró con pérdidas.")
     card = ModelCard.from_template(
         card_data, template_path=str(model_cards_dir() / "finetuned_card.md"),
         model_title=title, task=task.name, description=task.description, head=task.head,
@@ -295,6 +323,7 @@ def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str
         metric_note=_METRIC_NOTE[metric["name"]], metric_keys=keys,
         splits=list(results["splits"].items()),
         split_examples=sum(s.get("split_examples", 0) for s in results["splits"].values()),
+        truncated=sum(s.get("truncated_sources", 0) + s.get("truncated_targets", 0) for s in results["splits"].values()),
         hp=results["hyperparameters"], training=results["training"],
         published=[dataclasses.asdict(s) for s in published], published_model=published_rec.name if published_rec else None,
         data_license=data.get("license") or "unknown", data_note=src.note if src else None,

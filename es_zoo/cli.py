@@ -214,7 +214,9 @@ def _hparam_options(f: Any) -> Any:
         click.option("--learning-rate", type=float, help="Peak learning rate [task default]."),
         click.option("--epochs", type=int, help="Passes over the training split [task default]."),
         click.option("--max-length", type=int, help="Sub-word tokens per window; longer inputs become "
-                                                      "overlapping windows, never truncated [task default]."),
+                                                      "overlapping windows, never truncated (seq2seq: the source "
+                                                      "limit; longer is an error unless the task truncates) "
+                                                      "[task default]."),
         click.option("--stride", type=int, help="Overlap of consecutive windows, in sub-word tokens [task default]."),
         click.option("--seed", type=int, help="Seed of the new head and of the batch order [42]."),
         click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -263,14 +265,15 @@ def tasks_cmd(name: str | None) -> None:
 
 @cli.command("finetune")
 @click.argument("model")
-@click.option("--task", "task_name", required=True, help="A GLUES task (see `es-zoo tasks`) or a task YAML.")
+@click.option("--task", "task_name", required=True, help="A GLUES or seq2seq task (see `es-zoo tasks`) or a task YAML.")
 @click.option("--source", help="Which of the task's data sources [the first listed].")
 @click.option("--data-dir", help="Folder with the published files, a parquet folder, or a Hub dataset id.")
 @click.option("--train", multiple=True, help="Training file(s) in the task's format (overrides --data-dir).")
 @click.option("--validation", multiple=True, help="Validation file(s).")
 @click.option("--test", multiple=True, help="Test file(s).")
 @click.option("--output-dir", type=click.Path(), help="Where to write [default: runs/finetune-TASK].")
-@click.option("--grid", is_flag=True, help="Run the GLUES grid (batch x learning rate x epochs) instead of one setting.")
+@click.option("--grid", is_flag=True, help="Run the task's grid (batch x learning rate x epochs; GLUES's for the "
+                                          "GLUES tasks) instead of one setting.")
 @click.option("--revision", help="Hub revision of MODEL.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tune in --output-dir (a --grid resumes "
                                             "on its own: settings in grid.jsonl are skipped).")
@@ -279,17 +282,20 @@ def tasks_cmd(name: str | None) -> None:
 def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str | None, train: tuple[str, ...],
                  validation: tuple[str, ...], test: tuple[str, ...], output_dir: str | None, grid: bool,
                  revision: str | None, resume: bool, overwrite: bool, **hp: Any) -> None:
-    """Fine-tune MODEL (a run folder, a model folder, a catalogue name or a Hub id) on one GLUES task.
+    """Fine-tune MODEL (a run folder, a model folder, a catalogue name or a Hub id) on one task.
 
-    Writes OUTPUT/model/ (Hub-ready: weights, tokenizer, labels in config.json, a model card with the
-    scores), OUTPUT/results.json and OUTPUT/predictions/. With --grid, one line per setting goes to
-    OUTPUT/grid.jsonl and the setting best on validation is reported on test.
+    Writes OUTPUT/model/ (Hub-ready: weights, tokenizer, labels in config.json or the task's generation
+    settings in generation_config.json, a model card with the scores), OUTPUT/results.json and
+    OUTPUT/predictions/. With --grid, one line per setting goes to OUTPUT/grid.jsonl and the setting
+    best on validation is reported on test. Seq2seq settings go through --set, e.g. --set num_beams=4
+    --set prefix="traducir: " --set label_smoothing=0.1.
 
     \b
     es-zoo finetune runs/beto-tiny --task pos --source shipped
     es-zoo finetune beto-base-cased --task ner --data-dir ~/data/glues
     es-zoo finetune beto-base-cased --task pawsx --train train.tsv --validation dev.tsv --test test.tsv
     es-zoo finetune beto-base-cased --task xnli --data-dir ~/data/glues --grid
+    es-zoo finetune runs/t5s-tiny --task translation --source shipped --set max_target_length=256
     """
     from es_zoo.tasks.definitions import load_task
 
@@ -321,13 +327,13 @@ def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str |
 
 @cli.command("evaluate")
 @click.argument("model")
-@click.option("--suite", type=click.Choice(["glues"]), default="glues", show_default=True,
-              help="Which suite (the seq2seq suite is not written yet).")
-@click.option("--tasks", "task_names", help="Comma-separated tasks [every GLUES task with data].")
+@click.option("--suite", type=click.Choice(["glues", "seq2seq"]), default="glues", show_default=True,
+              help="GLUES (encoders: BETO) or the seq2seq paper's tasks (encoder-decoders: BARTO, T5S, BERT2BERT).")
+@click.option("--tasks", "task_names", help="Comma-separated tasks [every task of the suite with data].")
 @click.option("--data-dir", help="Folder with the published files, a parquet folder, or a Hub dataset id.")
 @click.option("--source", "source_items", multiple=True, metavar="TASK=SOURCE",
               help="Data source of a task, e.g. --source qa=xquad (see `es-zoo tasks qa`).")
-@click.option("--output-dir", type=click.Path(), help="Where to write [default: runs/evaluate-glues].")
+@click.option("--output-dir", type=click.Path(), help="Where to write [default: runs/evaluate-SUITE].")
 @click.option("--grid", is_flag=True, help="Run the GLUES grid per task (chosen on validation, reported on test).")
 @click.option("--save-models", is_flag=True, help="Keep each task's Hub-ready fine-tuned model folder.")
 @click.option("--revision", help="Hub revision of MODEL.")
@@ -337,14 +343,17 @@ def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str |
 def evaluate_cmd(model: str, suite: str, task_names: str | None, data_dir: str | None, source_items: tuple[str, ...],
                  output_dir: str | None, grid: bool, save_models: bool, revision: str | None, resume: bool,
                  overwrite: bool, **hp: Any) -> None:
-    """Fine-tune and score MODEL on the GLUES tasks; write results.json and print the table beside
-    the catalogue's published numbers.
+    """Fine-tune and score MODEL on every task of a suite; write results.json and print the table
+    beside the catalogue's published numbers. The seq2seq suite runs every dataset of each task found
+    under --data-dir (a row per task/dataset, as the paper's tables), plus extra test sets.
 
     \b
     es-zoo evaluate runs/beto-tiny --suite glues --tasks pos,parsing,pawsx,qa --source pos=shipped ...
     es-zoo evaluate beto-base-cased --suite glues --data-dir ~/data/glues
+    es-zoo evaluate runs/t5s-tiny --suite seq2seq --tasks translation,generative_qa \\
+        --source translation=shipped --source generative_qa=shipped
     """
-    from es_zoo.tasks.suite import evaluate_suite, table_rows
+    from es_zoo.tasks.suite import evaluate_suite, extra_rows, table_rows
 
     sources = {}
     for item in source_items:
@@ -356,12 +365,17 @@ def evaluate_cmd(model: str, suite: str, task_names: str | None, data_dir: str |
     out = output_dir or f"runs/evaluate-{suite}"
     results = evaluate_suite(model, out, tasks=tasks, data_dir=data_dir, sources=sources, grid=grid,
                              hparams=_hparams(**hp), resume=resume, overwrite=overwrite, revision=revision,
-                             save_models=save_models, echo=click.echo)
+                             save_models=save_models, echo=click.echo, suite=suite)
     click.echo("")
     _table(table_rows(results))
+    extra = extra_rows(results)
+    if extra:
+        click.echo("\nother scored splits (extra test sets, validation):")
+        _table([("task", "split", "metric", "measured", "examples"), *extra])
     click.echo(f"\nresults: {out}/results.json")
     if not results["tasks"]:
-        raise EsZooError("no task had data; pass --data-dir (see docs/glues.md for the layout) or --tasks")
+        raise EsZooError(f"no task had data; pass --data-dir (see docs/{'glues' if suite == 'glues' else 'seq2seq-tasks'}.md "
+                         "for the layout) or --tasks with --source TASK=shipped")
 
 
 @cli.command("score")

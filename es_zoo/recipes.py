@@ -342,8 +342,8 @@ class EvaluationConfig:
 
 
 @dataclass
-class GluesRun:
-    """One GLUES fine-tune that ends a reproduction (``es_zoo.tasks``; see ``es-zoo tasks``)."""
+class FinetuneRun:
+    """One fine-tune that ends a reproduction (``es_zoo.tasks``; see ``es-zoo tasks``)."""
 
     task: str  # a task of recipes/tasks
     source: str = "shipped"  # the task's data source; "shipped" = the redistributable fixtures in es_zoo/data/tasks
@@ -351,11 +351,15 @@ class GluesRun:
 
 
 @dataclass
-class GluesConfig:
-    """Fine-tunes and scores after pretraining (BERT recipes). Empty: none (the paper preset; run
-    ``es-zoo evaluate RUN --suite glues`` on the real data instead)."""
+class FinetuneConfig:
+    """Fine-tunes and scores after pretraining: ``glues`` for BERT recipes, ``seq2seq`` for the
+    encoder-decoders. Empty: none (the paper presets; run ``es-zoo evaluate RUN --suite ...`` on the
+    real data instead)."""
 
-    runs: list[GluesRun] = field(default_factory=list)
+    runs: list[FinetuneRun] = field(default_factory=list)
+
+
+GluesRun, GluesConfig = FinetuneRun, FinetuneConfig  # the names of es-zoo 0.x
 
 
 @dataclass
@@ -369,7 +373,8 @@ class PresetConfig:
     corpus: CorpusConfig
     training: TrainingConfig
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    glues: GluesConfig = field(default_factory=GluesConfig)
+    glues: FinetuneConfig = field(default_factory=FinetuneConfig)
+    seq2seq: FinetuneConfig = field(default_factory=FinetuneConfig)
     hardware: str = ""  # what the preset was planned for
     expected_wall_clock: str = ""
     sources: list[str] = field(default_factory=list)  # where the settings come from
@@ -392,21 +397,26 @@ class PresetConfig:
                 "T5 must not train in fp16: its activations overflow and the loss becomes NaN (a known "
                 "T5 problem); use training.mixed_precision=bf16 (GPU/TPU) or no"
             )
-        if self.glues.runs:
-            if arch != "bert":
-                raise ValueError("glues.runs: GLUES fine-tunes need an encoder (bert recipes); the seq2seq "
-                                 "suite is separate")
+        if self.glues.runs and arch != "bert":
+            raise ValueError("glues.runs: GLUES fine-tunes need an encoder (bert recipes); encoder-decoders "
+                             "have seq2seq.runs")
+        if self.seq2seq.runs and arch == "bert":
+            raise ValueError("seq2seq.runs: seq2seq fine-tunes need an encoder-decoder (barto, t5s, bert2bert); "
+                             "BERT recipes have glues.runs")
+        for suite, config in (("glues", self.glues), ("seq2seq", self.seq2seq)):
             from es_zoo.tasks.definitions import TaskError, list_tasks, load_task
 
-            for i, run in enumerate(self.glues.runs):
+            for i, run in enumerate(config.runs):
                 if run.task not in list_tasks():
-                    raise ValueError(f"glues.runs[{i}].task '{run.task}' is not one of {', '.join(list_tasks())}")
+                    raise ValueError(f"{suite}.runs[{i}].task '{run.task}' is not one of {', '.join(list_tasks())}")
                 task = load_task(run.task)
+                if task.suite != suite:
+                    raise ValueError(f"{suite}.runs[{i}].task '{run.task}' is a {task.suite} task")
                 try:
                     task.source(run.source)
                     task.hparams.replace(**run.hparams)
                 except TaskError as exc:
-                    raise ValueError(f"glues.runs[{i}]: {exc}") from None
+                    raise ValueError(f"{suite}.runs[{i}]: {exc}") from None
         if any(p.max_predictions is not None for p in self.training.phases) and arch != "bert":
             raise ValueError("training.phases[*].max_predictions applies to masked-LM (BERT) recipes only")
         limit = getattr(self.model, "max_position_embeddings", None)

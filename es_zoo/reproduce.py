@@ -276,7 +276,7 @@ def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
         export_model(cfg, run_dir, model, tokenizer, results)
     accelerator.wait_for_everyone()
     if cfg.config.glues.runs:
-        glues = run_glues(cfg, run_dir, accelerator, resume)
+        glues = run_finetunes(cfg, run_dir, accelerator, resume, "glues")
         if accelerator.is_main_process:
             results["glues"] = glues
             _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
@@ -289,21 +289,23 @@ def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
     return results
 
 
-def run_glues(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool) -> dict:
-    """The recipe's GLUES fine-tunes of the exported model, each in ``glues/<task>/`` (a Hub-ready
-    ``model/`` inside); a task already scored is kept, an interrupted one resumes from its checkpoint."""
+def run_finetunes(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool, suite: str) -> dict:
+    """The recipe's fine-tunes of the exported model (``glues`` or ``seq2seq``), each in
+    ``<suite>/<task>/`` (a Hub-ready ``model/`` inside); a task already scored is kept, an interrupted
+    one resumes from its checkpoint."""
     import transformers
 
     from es_zoo.tasks.finetune import finetune
 
     out: dict = {}
-    for run in cfg.config.glues.runs:
-        task_dir = run_dir / "glues" / run.task
+    for run in getattr(cfg.config, suite).runs:
+        task_dir = run_dir / suite / run.task
         done = task_dir / "results.json"
         if done.is_file():
             r = json.loads(done.read_text())
         else:
-            accelerator.print(f"fine-tuning on GLUES task {run.task} ({run.source} data)")
+            accelerator.print(f"fine-tuning on {'GLUES' if suite == 'glues' else 'seq2seq'} task {run.task} "
+                              f"({run.source} data)")
             verbosity = transformers.logging.get_verbosity()
             transformers.logging.set_verbosity_error()  # the new head's "newly initialised" report
             try:
@@ -320,6 +322,8 @@ def run_glues(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool
             out[run.task]["split_examples"] = r["splits"][r["split"]].get("split_examples", 0)
             if "majority_baseline" in r["splits"][r["split"]]:
                 out[run.task]["majority_baseline"] = r["splits"][r["split"]]["majority_baseline"]
+            out[run.task]["other_splits"] = {name: {"main": part["metrics"][r["metric"]["main"]], "examples": part["examples"]}
+                                             for name, part in r["splits"].items() if name != r["split"]}
     return out
 
 
@@ -524,6 +528,14 @@ def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bo
             results["encoder"] = encoder
         _atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
         export_model(cfg, run_dir, model, tokenizer, results)
+    accelerator.wait_for_everyone()
+    if cfg.config.seq2seq.runs:
+        finetuned = run_finetunes(cfg, run_dir, accelerator, resume, "seq2seq")
+        if accelerator.is_main_process:
+            results["seq2seq"] = finetuned
+            _atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
+            export_model(cfg, run_dir, model, tokenizer, results)  # the card now lists the fine-tunes' scores
+    if accelerator.is_main_process:
         from es_zoo.summary import print_summary
 
         print_summary(results)

@@ -66,6 +66,11 @@ def summary_rows(results: dict) -> list[tuple[str, str, str]]:
                      ", ".join(f"{s.value:g} {s.metric} ({s.dataset})" for s in pub) or "not reported"))
         if "majority_baseline" in g:
             rows.append(("  majority-class baseline (same split)", f"{g['majority_baseline']:.2f}", ""))
+    for task, g in (results.get("seq2seq") or {}).items():
+        rows.append((f"seq2seq {task} {g['metric']['main']} (es-zoo's {g['source']} data, {g['split']}, "
+                     f"{g['examples']} ex.)", f"{g['main']:.2f}", "not comparable (fixture)"))
+        for split, o in (g.get("other_splits") or {}).items():
+            rows.append((f"  {split} ({o['examples']} ex.)", f"{o['main']:.2f}", ""))
     if rec:
         for s in rec.scores:
             if s.task in glues:
@@ -97,6 +102,9 @@ def print_summary(results: dict) -> None:
         return
     if "encoder" in results:
         print(f"\nwarm-started from {results['encoder']['path']} ({results['encoder']['source']}).")
+    if results.get("seq2seq"):
+        print("\nseq2seq rows are fine-tunes on the small shipped fixtures (es_zoo/data/tasks), not the paper's test "
+              "sets; `es-zoo evaluate RUN --suite seq2seq --data-dir DIR` scores the real ones.")
     print(f"\nscored on {h['target_tokens']:,} held-out target tokens ({h['sequences']} blocks, input length "
           f"{h['seq_len']}). generate() on corrupted held-out text:")
     for s in results.get("samples", [])[:2]:

@@ -25,6 +25,8 @@ EVALUATE_MODULES = {
     "es_zoo_ud_attachment": "es_zoo.metrics.attachment_scores",
     "es_zoo_squad_v1": "es_zoo.metrics.squad_v1",
     "es_zoo_mlqa": "es_zoo.metrics.mlqa",
+    "es_zoo_rouge": "es_zoo.metrics.generation.rouge",
+    "es_zoo_sari": "es_zoo.metrics.sari.sari",
 }
 
 

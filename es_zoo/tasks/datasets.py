@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-KINDS = ("pair", "document", "ner", "pos", "parsing", "qa")
+KINDS = ("pair", "document", "ner", "pos", "parsing", "qa",
+         "summarization", "split_rephrase", "generative_qa", "dialogue", "translation")
+# the text columns of each seq2seq kind (besides ``id``); a list column holds several references
+SEQ2SEQ_COLUMNS = {
+    "summarization": {"text": "string", "summary": "string"},
+    "split_rephrase": {"source": "string", "target": "string"},
+    "translation": {"source": "string", "target": "string"},
+    "generative_qa": {"question": "string", "context": "string", "answers": "list"},
+    "dialogue": {"history": "list", "response": "string"},
+}
 
 
 def features_for(kind: str, labels: Sequence[str] = (), relations: Sequence[str] = ()):
@@ -36,6 +45,9 @@ def features_for(kind: str, labels: Sequence[str] = (), relations: Sequence[str]
         return Features({"id": text, "title": text, "context": text, "question": text,
                          "answers": {"text": List(text), "answer_start": List(Value("int32"))},
                          "is_impossible": Value("bool")})
+    if kind in SEQ2SEQ_COLUMNS:
+        return Features({"id": text, **{c: (List(text) if t == "list" else text)
+                                        for c, t in SEQ2SEQ_COLUMNS[kind].items()}})
     raise ValueError(f"unknown task kind {kind!r}; expected one of {KINDS}")
 
 

@@ -181,12 +181,12 @@ def length_grouped_epoch(lengths: np.ndarray, batch_size: int, seed: int, epoch:
 class TaskBatchMaker:
     """Step number -> this process's slices of the global batch (a :class:`es_zoo.training.StepBatch`)."""
 
-    def __init__(self, task: TaskDef, prepared: Prepared, hp: Hyperparameters, pad_id: int, rank: int,
-                 world: int, micro_batch: int) -> None:
+    def __init__(self, task: TaskDef, prepared: Any, hp: Hyperparameters, pad_id: int, rank: int,
+                 world: int, micro_batch: int, start_id: int | None = None) -> None:
         if hp.batch_size % (micro_batch * world):
             raise TaskError(f"batch_size {hp.batch_size} must be a multiple of micro-batch {micro_batch} x "
                             f"{world} processes")
-        self.task, self.p, self.hp, self.pad_id = task, prepared, hp, pad_id
+        self.task, self.p, self.hp, self.pad_id, self.start_id = task, prepared, hp, pad_id, start_id
         self.rank, self.world, self.micro = rank, world, micro_batch
         self.steps_per_epoch = math.ceil(len(prepared.items) / hp.batch_size)
         self._epoch: tuple[int, list[np.ndarray]] | None = None
@@ -203,7 +203,13 @@ class TaskBatchMaker:
         accumulation = len(items) // (self.micro * self.world)
         for a in range(accumulation):
             lo = (a * self.world + self.rank) * self.micro
-            micro.append(collate(self.task, items[lo: lo + self.micro], self.p.encoded.windows, self.pad_id))
+            part = items[lo: lo + self.micro]
+            if self.task.head == "seq2seq":
+                from es_zoo.tasks.seq2seq import collate as collate_seq2seq
+
+                micro.append(collate_seq2seq(part, self.pad_id, self.start_id))
+            else:
+                micro.append(collate(self.task, part, self.p.encoded.windows, self.pad_id))
         return StepBatch(micro, predicted=max(1, _scored(self.task, items)), tokens=int(self.p.lengths[batch].sum()))
 
 
@@ -213,6 +219,8 @@ def _scored(task: TaskDef, items: list[dict]) -> int:
         return sum(sum(1 for x in it["labels"] if x != -100) for it in items)
     if task.head == "parser":
         return sum(len(it["heads"]) for it in items)
+    if task.head == "seq2seq":  # target tokens
+        return sum(len(it["labels"]) for it in items)
     return len(items)
 
 
@@ -238,6 +246,14 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
     from es_zoo.tasks.heads import BiaffineParser, parser_meta
 
     kw = {"revision": revision}
+    if task.head == "seq2seq":
+        from es_zoo.generation import decoder_start_id, family, retie_shared_weights
+
+        model = load_model(model_name, task="seq2seq", **kw)
+        family(model)
+        decoder_start_id(model)
+        retie_shared_weights(model)
+        return model
     if task.head == "parser":
         from es_zoo.loading import resolve
 
@@ -261,8 +277,13 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
     return model
 
 
-def loss_module(task: TaskDef, model: Any) -> Any:
+def loss_module(task: TaskDef, model: Any, hp: Hyperparameters | None = None) -> Any:
     from es_zoo.tasks import heads
+
+    if task.head == "seq2seq":
+        from es_zoo.tasks.seq2seq import Seq2SeqTaskLoss
+
+        return Seq2SeqTaskLoss(model, hp.label_smoothing if hp is not None else 0.0)
 
     return {"sequence": heads.SequenceLoss, "token": heads.TokenLoss, "qa": heads.QALoss,
             "parser": heads.ParserLoss}[task.head](model)
@@ -456,10 +477,23 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     torch.manual_seed(hp.seed)  # the new head's initial weights
     model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
     started = time.perf_counter()
-    train = prepare(t, tokenizer, data.dataset["train"], hp, relations)
+    start_id, fam = None, None
+    if t.head == "seq2seq":
+        from es_zoo import generation
+        from es_zoo.tasks import seq2seq
+
+        fam, start_id = generation.family(model), generation.decoder_start_id(model)
+        seq2seq.check_limit(hp, generation.source_limit(model), str(model_name))
+
+        def prepare_split(split: Any) -> Any:
+            return seq2seq.prepare(t, tokenizer, split, hp, fam, data.source)
+    else:
+        def prepare_split(split: Any) -> Any:
+            return prepare(t, tokenizer, split, hp, relations)
+    train = prepare_split(data.dataset["train"])
     world = accelerator.num_processes
     make = TaskBatchMaker(t, train, hp, tokenizer.pad_token_id, accelerator.process_index, world,
-                          micro_batch=hp.batch_size // world)
+                          micro_batch=hp.batch_size // world, start_id=start_id)
     total = make.steps_per_epoch * hp.epochs
     training = TrainingConfig(
         phases=[Phase(max_steps=total, seq_len=hp.max_length, global_batch_size=hp.batch_size)],
@@ -469,7 +503,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
         save_every=max(1, make.steps_per_epoch), keep_checkpoints=1,
     )
     loop_cfg = _LoopConfig(training, t.name, "finetune", f"fine-tuning {t.name}")
-    summary = train_loop(loop_cfg, loss_module(t, model), make, out, accelerator,
+    summary = train_loop(loop_cfg, loss_module(t, model, hp), make, out, accelerator,
                          resume=decision == "resume", interrupt_after=interrupt_after)
     model = summary.pop("model")
     if summary["stopped_early"]:
@@ -480,12 +514,14 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
         metric = t.metric_for(data.source)
         splits: dict[str, Any] = {}
         (out / "predictions").mkdir(exist_ok=True)
-        for name in ("validation", "test"):
-            if name not in data.dataset:
-                continue
-            prep = prepare(t, tokenizer, data.dataset[name], hp, relations)
-            preds = predict(t, model, tokenizer, prep, hp, device=accelerator.device)
-            scores = score(t, metric, preds, data.dataset[name])
+        for name in [n for n in data.dataset if n != "train"]:
+            prep = prepare_split(data.dataset[name])
+            if t.head == "seq2seq":
+                preds = seq2seq.predict(model, tokenizer, prep, hp, device=accelerator.device)
+                scores = seq2seq.score(t, metric, preds, prep.texts)
+            else:
+                preds = predict(t, model, tokenizer, prep, hp, device=accelerator.device)
+                scores = score(t, metric, preds, data.dataset[name])
             splits[name] = {"metrics": scores, "examples": len(data.dataset[name]), **prep.encoded.report()}
             _write_predictions(out / "predictions" / f"{name}.jsonl", data.dataset[name], preds)
         if t.head == "sequence":  # what always answering the training set's most frequent label scores
@@ -505,12 +541,15 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
                          "processes": world, "wall_s": time.perf_counter() - started},
         }
         (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        if fam is not None:
+            results["family"] = fam
         if save_model:
-            save_finetuned(t, model, tokenizer, out, results)
+            save_finetuned(t, model, tokenizer, out, results, hp)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
         if not quiet:
             s = results["metrics"]
-            accelerator.print(f"{t.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.items() if isinstance(v, float))
+            accelerator.print(f"{t.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.items()
+                                                        if isinstance(v, float) and not k.startswith("paper_"))
                               + f" on {reported} ({results['examples']} examples)")
     accelerator.wait_for_everyone()
     return results
@@ -522,14 +561,26 @@ def _write_predictions(path: Path, split: Any, preds: list[Any]) -> None:
             fh.write(json.dumps({"id": row["id"], "prediction": p}, ensure_ascii=False) + "\n")
 
 
-def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results: dict) -> Path:
-    """The Hub-ready ``model/`` folder, written atomically."""
+def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results: dict,
+                   hp: Hyperparameters | None = None) -> Path:
+    """The Hub-ready ``model/`` folder, written atomically (a seq2seq model's generation_config.json
+    holds the task's beam size, length penalty and output length)."""
     from es_zoo.cards import write_finetune_card
 
     tmp, final = out / ".tmp-model", out / "model"
     shutil.rmtree(tmp, ignore_errors=True)
     if task.head == "parser":
         model.save(tmp)
+    elif task.head == "seq2seq":
+        if hp is not None:
+            model.generation_config.num_beams = hp.num_beams
+            model.generation_config.length_penalty = hp.length_penalty
+            model.generation_config.max_new_tokens = hp.max_new_tokens
+            model.generation_config.early_stopping = hp.num_beams > 1
+        if getattr(model.config, "es_zoo_share_weights", False):  # shared tensors: saved as equal copies
+            model.save_pretrained(tmp, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            model.save_pretrained(tmp)
     else:
         model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from es_zoo.errors import EsZooError
 
@@ -378,6 +378,118 @@ def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list
                             "answers": {"text": texts, "answer_start": starts}, "is_impossible": impossible})
     if not out:
         raise FormatError(p, None, "no questions")
+    return out
+
+
+# ------------------------------------------------------------------------------- seq2seq: JSONL, parallel
+def read_jsonl(path: str | Path, fields: Mapping[str, str], optional: Sequence[str] = ()) -> list[dict]:
+    """One JSON object per line (MLSUM ``es_*.jsonl``, XL-Sum ``spanish_*.jsonl``, GEM WikiLingua,
+    EUR-Lex-Sum exports): ``fields`` maps each column of the task to the field that holds it in the
+    file (e.g. ``{"text": "text", "summary": "summary"}`` for MLSUM, ``{"text": "reference", ...}`` for
+    EUR-Lex-Sum). Every listed field must be a non-empty string (a list of strings for a list column);
+    ``id`` is taken from the file's ``id`` (or ``gem_id``) field when there is one, else ``FILE:LINE``."""
+    out = []
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise FormatError(path, number, f"not a JSON object ({exc}); expected one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise FormatError(path, number, "expected a JSON object with fields " + ", ".join(fields.values()))
+        row = {}
+        for column, name in fields.items():
+            if name not in obj:
+                if column in optional:
+                    continue
+                raise FormatError(path, number, f"no field {name!r} (the task's {column}); fields found: "
+                                                f"{', '.join(sorted(obj))}")
+            value = obj[name]
+            if isinstance(value, list):
+                if not value or not all(isinstance(v, str) and v.strip() for v in value):
+                    raise FormatError(path, number, f"field {name!r}: expected non-empty strings")
+            elif not isinstance(value, str) or not value.strip():
+                raise FormatError(path, number, f"field {name!r} (the task's {column}) is empty or not text")
+            row[column] = value
+        ident = obj.get("id", obj.get("gem_id"))
+        row["id"] = str(ident) if ident not in (None, "") else f"{Path(path).name}:{number}"
+        out.append(row)
+    if not out:
+        raise FormatError(path, None, "no rows")
+    return out
+
+
+def _text_lines(path: str | Path) -> list[tuple[int, str]]:
+    lines = list(_lines(path))
+    if lines and lines[-1][1] == "":
+        lines.pop()  # the newline that ends the file
+    return lines
+
+
+def read_parallel(source_path: str | Path, target_path: str | Path) -> list[dict]:
+    """Line-aligned parallel text (WMT ``newstest2013.es`` / ``.en``, FLORES-200 ``spa_Latn.devtest``,
+    Tatoeba ``*.spa`` / ``*.eng``, FAPESP, BiSECT ``.src`` / ``.dst``): ``{"id", "source", "target"}``
+    per line pair. Both files must have the same number of lines, and no line may be empty (an empty
+    line is how misaligned files usually show)."""
+    src, tgt = _text_lines(source_path), _text_lines(target_path)
+    if len(src) != len(tgt):
+        raise FormatError(target_path, None, f"{len(tgt)} lines, but its source side {source_path} has {len(src)}; "
+                                             "parallel files must be line-aligned")
+    out = []
+    for (number, a), (_, b) in zip(src, tgt):
+        out.append({"id": f"{Path(source_path).name}:{number}",
+                    "source": _text(source_path, number, a, "source line"),
+                    "target": _text(target_path, number, b, "target line")})
+    if not out:
+        raise FormatError(source_path, None, "no lines")
+    return out
+
+
+MIAM_COLUMNS = ("Speaker", "Utterance", "Dialogue_ID")
+
+
+def read_miam(path: str | Path, fields: Mapping[str, str] | None = None) -> list[dict]:
+    """MIAM (``dihana/{train,dev,test}.csv``: ``Speaker, Utterance, Dialogue_Act, Dialogue_ID,
+    File_ID``) as next-turn generation, the way the seq2seq paper's dialogue script builds it:
+    consecutive rows of one speaker in a dialogue are one turn (joined by a space); every turn after the
+    first is a target, the turns before it its history ``{"id", "history": [...], "response"}``.
+    ``fields`` renames the three columns used when a copy names them differently."""
+    import csv
+    import io
+
+    names = {c: (fields or {}).get(c, c) for c in MIAM_COLUMNS}
+    text = "\n".join(line for _, line in _lines(path))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FormatError(path, None, "an empty file") from None
+    missing = [n for n in names.values() if n not in header]
+    if missing:
+        raise FormatError(path, 1, f"expected a CSV header with {', '.join(names.values())}; missing "
+                                   f"{', '.join(missing)} (found {', '.join(header)})")
+    col = {c: header.index(n) for c, n in names.items()}
+    dialogues: dict[str, list[list[str]]] = {}
+    for row in reader:
+        number = reader.line_num
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise FormatError(path, number, f"expected {len(header)} comma-separated columns, got {len(row)}")
+        speaker, utterance, dialogue = (row[col[c]] for c in MIAM_COLUMNS)
+        _text(path, number, utterance, "utterance")
+        turns = dialogues.setdefault(dialogue, [])
+        if turns and turns[-1][0] == speaker:
+            turns[-1][1] += " " + utterance.strip()
+        else:
+            turns.append([speaker, utterance.strip()])
+    out = []
+    for dialogue, turns in dialogues.items():
+        for t in range(1, len(turns)):
+            out.append({"id": f"{dialogue}:{t}", "history": [u for _, u in turns[:t]], "response": turns[t][1]})
+    if not out:
+        raise FormatError(path, None, "no dialogue with two turns")
     return out
 
 

@@ -56,6 +56,17 @@ def score_file(task_name: str, predictions: str | Path, split: str = "test", sou
             raise TaskError(f"{predictions}: id {ident!r} appears twice (second time on prediction {number})")
         by_id[ident] = pred
     ordered = []
+    if task.head == "seq2seq":
+        if any(not isinstance(p, str) for p in by_id.values()):
+            raise TaskError(f"{predictions}: a seq2seq prediction must be a string (the generated text)")
+        from es_zoo.tasks.seq2seq import score as score_text
+        from es_zoo.tasks.seq2seq import texts_for
+
+        texts = texts_for(task, data.source, gold, task.hparams.replace(prefix=""), "t5")
+        for ident in texts.ids:
+            if ident not in by_id:
+                raise TaskError(f"{predictions}: no prediction for gold example {ident!r}")
+        return score_text(task, task.metric_for(data.source), [by_id[i] for i in texts.ids], texts)
     for row in gold:
         if row["id"] not in by_id:
             raise TaskError(f"{predictions}: no prediction for gold example {row['id']!r}")

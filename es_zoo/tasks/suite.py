@@ -21,6 +21,10 @@ from es_zoo.tasks.definitions import TaskDef, TaskError, list_tasks, load_task
 from es_zoo.tasks.finetune import finetune
 
 GLUES_TASKS = ("xnli", "pawsx", "ner", "pos", "parsing", "mldoc", "qa")
+# The tasks of "Sequence-to-Sequence Spanish Pre-trained Language Models" (Araujo et al. 2024).
+SEQ2SEQ_TASKS = ("summarization", "split_rephrase", "generative_qa", "dialogue", "translation", "mldoc_t2t",
+                 "xnli_t2t")
+SUITES = {"glues": GLUES_TASKS, "seq2seq": SEQ2SEQ_TASKS}
 
 
 def _key(hp: dict) -> str:
@@ -97,25 +101,53 @@ def published_for(model: str, task: TaskDef) -> list[dict]:
         rec = find_model(model)
     if rec is None or not task.published:
         return []
-    return [{"model": rec.name, "dataset": s.dataset, "split": s.split, "metric": s.metric, "value": s.value,
-             "source": s.source} for s in rec.scores_for(task.published["task"])]
+    found = [(rec.name, s) for s in rec.scores_for(task.published["task"])]
+    if not found:  # the catalogue's fine-tunes of this model (e.g. BARTO's translation models and their cards)
+        from es_zoo.catalog import all_models
+
+        found = [(m.name, s) for m in all_models() if m.base_model == rec.name
+                 for s in m.scores_for(task.published["task"])]
+    return [{"model": name, "dataset": s.dataset, "split": s.split, "metric": s.metric, "value": s.value,
+             "source": s.source} for name, s in found]
+
+
+def suite_runs(suite: str, tasks: list[str] | None, sources: dict[str, str] | None) -> list[tuple[str, str | None, str]]:
+    """``(key, task, source)`` of every run of a suite. GLUES runs each task once (its first source
+    unless ``sources`` names one); the seq2seq suite runs every dataset of a task, as the paper's tables
+    do, keyed ``task/source`` (except the ``shipped`` fixtures, which are run only when named)."""
+    names = list(tasks) if tasks else list(SUITES[suite])
+    runs = []
+    for n in names:
+        task = load_task(n)
+        if task.suite != suite:
+            raise TaskError(f"task '{n}' belongs to the {task.suite} suite, not {suite}")
+        chosen = (sources or {}).get(n)
+        if suite == "glues" or chosen is not None:
+            runs.append((n if suite == "glues" else f"{n}/{task.source(chosen).name}", n, chosen))
+            continue
+        for src in task.sources:
+            if src != "shipped" and "train" in task.sources[src].files:
+                runs.append((f"{n}/{src}", n, src))
+    return runs
 
 
 def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None = None,
                    data_dir: str | Path | None = None, sources: dict[str, str] | None = None,
                    grid: bool = False, hparams: dict | None = None, resume: bool = False,
                    overwrite: bool = False, revision: str | None = None, save_models: bool = False,
-                   echo: Any = print) -> dict:
-    """Fine-tune and score ``model`` on each task; write ``OUTPUT/results.json`` and return it.
+                   echo: Any = print, suite: str = "glues") -> dict:
+    """Fine-tune and score ``model`` on each task of ``suite``; write ``OUTPUT/results.json`` and return it.
 
-    Tasks named explicitly must have data; with the default (every GLUES task) a task whose data is
-    not found is listed as skipped, with the reason, instead of stopping the others.
+    Tasks named explicitly must have data; with the default (every task of the suite) a task whose data
+    is not found is listed as skipped, with the reason, instead of stopping the others.
     """
+    if suite not in SUITES:
+        raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")
     explicit = tasks is not None
-    names = list(tasks) if tasks else list(GLUES_TASKS)
-    for n in names:
+    for n in list(tasks or []):
         if n not in list_tasks():
             load_task(n)  # raises the unknown-task error with suggestions
+    runs = suite_runs(suite, tasks, sources)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
@@ -123,26 +155,25 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
     if previous and previous.get("model") != str(model) and not overwrite:
         raise TaskError(f"{results_path} holds results for {previous.get('model')}; choose another --output-dir "
                         "or pass --overwrite")
-    results = {"model": str(model), "suite": "glues", "tasks": dict(previous.get("tasks", {})) if resume else {},
+    results = {"model": str(model), "suite": suite, "tasks": dict(previous.get("tasks", {})) if resume else {},
                "skipped": {}}
-    for n in names:
+    for key, n, source in runs:
         task = load_task(n)
-        source = (sources or {}).get(n)
         try:
             data = load_task_data(task, source=source, data_dir=data_dir)
             if "train" not in data.dataset:
                 raise TaskError(f"task '{n}' (source '{data.source}'): no train split found")
         except TaskError as exc:
-            if explicit:
+            if explicit and (suite == "glues" or (sources or {}).get(n)):
                 raise
-            results["skipped"][n] = str(exc)
-            echo(f"skipping {n}: {exc}")
+            results["skipped"][key] = str(exc)
+            echo(f"skipping {key}: {exc}")
             continue
-        if resume and n in results["tasks"]:
-            echo(f"{n}: already scored, kept")
+        if resume and key in results["tasks"]:
+            echo(f"{key}: already scored, kept")
             continue
-        echo(f"== {n} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items()) + ")")
-        run_dir = out / n
+        echo(f"== {key} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items()) + ")")
+        run_dir = out / key.replace("/", "-")
         if grid:
             r = grid_search(model, task, run_dir, data=data, hparams=hparams, revision=revision)
         else:
@@ -152,7 +183,7 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
             results["stopped_early"] = True
             break
         r["published"] = published_for(model, task)
-        results["tasks"][n] = r
+        results["tasks"][key] = r
         results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return results
@@ -169,4 +200,16 @@ def table_rows(results: dict) -> list[tuple[str, ...]]:
                      pub[0]["model"] if pub else "-", str(r["examples"])))
     for n, why in results.get("skipped", {}).items():
         rows.append((n, "-", "-", "-", "no data", "-", "-", "-"))
+    return rows
+
+
+def extra_rows(results: dict) -> list[tuple[str, ...]]:
+    """Every other split a run scored (extra test sets such as FLORES-200 and Tatoeba, validation), with
+    the main metric: the rows under the suite table."""
+    rows = []
+    for n, r in results["tasks"].items():
+        main = r["metric"]["main"]
+        for split, part in r.get("splits", {}).items():
+            if split != r["split"] and main in part.get("metrics", {}):
+                rows.append((n, split, main, f"{part['metrics'][main]:.2f}", str(part["examples"])))
     return rows
