@@ -18,14 +18,12 @@ Prints a Markdown table (recorded in docs/glues.md) and writes OUTPUT/results.js
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data"
+from _real_files import parser, task_settings
 
 # task -> (source, {split: [files relative to the data folder]}, what replaced what)
 PLAN = {
@@ -59,18 +57,10 @@ def _materialise(data: Path, spec: str, tmp: Path) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="a run folder of `es-zoo reproduce beto` (or any encoder)")
-    ap.add_argument("--data", default=str(DEFAULT_DATA), help="the shared data folder [../shared/data]")
-    ap.add_argument("--output", default="runs/glues-real")
-    ap.add_argument("--tasks", default=",".join(PLAN))
-    ap.add_argument("--max-train", type=int, default=None, help="cap on training examples per task (CPU budget)")
-    ap.add_argument("--set", nargs="*", default=[], metavar="TASK.KEY=VALUE",
-                    help="hyperparameters, e.g. pos.epochs=2 parsing.head_learning_rate=4e-3 all.learning_rate=1e-3")
-    args = ap.parse_args()
+    args = parser(__doc__, "a run folder of `es-zoo reproduce beto` (or any encoder)", "runs/glues-real", ",".join(PLAN),
+                  "pos.epochs=2 parsing.head_learning_rate=4e-3 all.learning_rate=1e-3").parse_args()
 
     import transformers
-    import yaml
 
     from es_zoo.tasks.data import load_task_data
     from es_zoo.tasks.definitions import load_task
@@ -79,11 +69,7 @@ def main() -> int:
     transformers.logging.set_verbosity_error()
     data, out = Path(args.data), Path(args.output)
     (out / "files").mkdir(parents=True, exist_ok=True)
-    settings: dict[str, dict] = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        task, name = key.split(".", 1)
-        settings.setdefault(task, {})[name] = yaml.safe_load(value)
+    settings = task_settings(args.set)
     rows, results = [], {}
     for name in [t for t in args.tasks.split(",") if t]:
         source, files, how = PLAN[name]

@@ -388,8 +388,11 @@ def _stage_warm_start(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> t
             )
             resume = (beto_dir / "recipe.yaml").is_file()
             if not (beto_dir / "model" / "config.json").is_file():
+                # only the pretrained encoder is needed: the fallback's GLUES fine-tunes are skipped
                 reproduce(m.fallback_recipe, preset=m.fallback_preset, output_dir=beto_dir, resume=resume,
-                          command=f"(bert2bert fallback) es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}")
+                          overrides=["glues.runs=[]"],
+                          command=f"(bert2bert fallback) es-zoo reproduce {m.fallback_recipe} --preset "
+                                  f"{m.fallback_preset} glues.runs=[]")
             record = {"requested": m.encoder, "path": str(beto_dir / "model"),
                       "source": f"reproduced here: es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}"}
         from es_zoo.modeling import check_is_bert
