@@ -18,13 +18,16 @@ Both references agree with es_zoo bit for bit on these cases and on 3 x 200 rand
 from __future__ import annotations
 
 import doctest
+import importlib
 
 import pytest
 
-import es_zoo.metrics.sari as sari_module
 from es_zoo.errors import EsZooError
 from es_zoo.metrics._common import MetricInputError
 from es_zoo.metrics.sari import sari
+
+# the module, not the function es_zoo.metrics exports under the same name
+sari_module = importlib.import_module("es_zoo.metrics.sari")
 
 TOL = 1e-9
 KEYS = ("sari", "keep", "delete", "add")
