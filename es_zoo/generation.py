@@ -88,6 +88,7 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int | None = None, 
             raise GenerationError(f"{what} {i}{where} is empty; every {what} needs text")
     rows = tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]  # lengths are checked here
     truncated = 0
+    special = set(tokenizer.all_special_ids)
     if max_length is not None:
         for i, r in enumerate(rows):
             if len(r) <= max_length:
@@ -98,7 +99,6 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int | None = None, 
                     f"{what} {i}{where} is {len(r)} tokens, longer than the limit of {max_length}; nothing is cut "
                     f"silently: raise max_length if the model allows it, or switch truncation on for this task "
                     f"(truncate_source / truncate_target in its definition or --set)")
-            special = set(tokenizer.all_special_ids)
             head = r[:1] if r[0] in special else []
             tail = r[-1:] if r[-1] in special else []
             body = r[len(head): len(r) - len(tail)]
@@ -169,19 +169,20 @@ def load_generator(name_or_path: str, revision: str | None = None, device: Any =
     or a Hub id, ready for :func:`generate` (BETOShare's shared weights tied again)."""
     from es_zoo.loading import load_model, load_tokenizer
 
-    model = load_model(name_or_path, task="seq2seq", revision=revision)
-    family(model)
-    retie_shared_weights(model)
-    decoder_start_id(model)
+    model = ready_for_generation(load_model(name_or_path, task="seq2seq", revision=revision))
     if device is not None:
         model.to(device)
     return model, load_tokenizer(name_or_path, revision=revision)
 
 
-def retie_shared_weights(model: Any) -> None:
-    """A BERT2BERT saved with shared encoder/decoder weights (``config.es_zoo_share_weights``) is stored
-    as two equal copies; tie them again so fine-tuning keeps them one."""
+def ready_for_generation(model: Any) -> Any:
+    """The checks every loaded encoder-decoder goes through: an encoder-decoder family, a decoder start
+    token, and BETOShare's shared weights tied again (``config.es_zoo_share_weights``: saved as two
+    equal copies, one tensor again so fine-tuning keeps them one)."""
+    family(model)
+    decoder_start_id(model)
     if getattr(model.config, "es_zoo_share_weights", False):
         from es_zoo.modeling import share_encoder_decoder_weights
 
         share_encoder_decoder_weights(model)
+    return model

@@ -164,6 +164,16 @@ def share_encoder_decoder_weights(model: "torch.nn.Module") -> int:
     return shared
 
 
+def save_model(model: "torch.nn.Module", path: "str | Path") -> None:
+    """``save_pretrained`` (safetensors). BETOShare's encoder and decoder share tensors, which safetensors
+    refuses: such a model is saved as separate, equal copies that plain transformers loads, and
+    ``config.es_zoo_share_weights`` records that they were one (es-zoo ties them again on loading)."""
+    if getattr(model.config, "es_zoo_share_weights", False):
+        model.save_pretrained(path, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()})
+    else:
+        model.save_pretrained(path)
+
+
 def check_is_bert(path: str) -> None:
     """Raise a clear error unless ``path`` is a transformers folder holding a BERT (e.g. BETO)."""
     from transformers import AutoConfig

@@ -334,13 +334,9 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
     out = run_dir / "model"
     tmp = run_dir / ".tmp-model"
     shutil.rmtree(tmp, ignore_errors=True)
-    if getattr(model.config, "es_zoo_share_weights", False):
-        # BETOShare: safetensors refuses tensors shared between encoder and decoder, so the folder holds
-        # separate (equal) copies that plain transformers loads; config.es_zoo_share_weights records
-        # that they were one, so es-zoo fine-tuning ties them again.
-        model.save_pretrained(tmp, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()})
-    else:
-        model.save_pretrained(tmp)  # safetensors
+    from es_zoo.modeling import save_model
+
+    save_model(model, tmp)  # safetensors; BETOShare's shared tensors as equal copies
     tokenizer.save_pretrained(tmp)
     if (run_dir / "tokenizer" / "vocab.txt").is_file() and not (tmp / "vocab.txt").is_file():
         shutil.copyfile(run_dir / "tokenizer" / "vocab.txt", tmp / "vocab.txt")  # BETO ships a vocab.txt too

@@ -80,7 +80,7 @@ def test_jsonl_reader_names_the_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"bad.jsonl:1: field 'summary' .* is empty"):
         read_jsonl(bad, {"text": "text", "summary": "summary"})
     bad.write_text('{"text": "Hola."\n')
-    with pytest.raises(FormatError, match=r"bad.jsonl:1: not a JSON object"):
+    with pytest.raises(FormatError, match=r"bad.jsonl:1: not JSON"):
         read_jsonl(bad, {"text": "text"})
 
 
@@ -218,8 +218,14 @@ def test_generative_qa_with_bart_reports_both_rouge_variants_and_counts_cut_cont
     assert {"rouge1", "rouge2", "rougeL", "paper_rouge1", "paper_rougeL", "f1", "exact_match"} <= set(m)
     assert r["splits"]["test"]["truncated_sources"] > 0  # SQuAD-es contexts exceed 128 micro-BART positions
     assert r["family"] == "bart"
-    with pytest.raises(TaskError, match="longer than"):  # the micro BART reads 128 positions, no more
-        finetune(str(micro["barto"]), task, tmp_path / "qa2", data=data, hparams={**FAST, "max_length": 512})
+    # the micro BART reads 128 positions: a task that truncates anyway is cut there, and says so ...
+    cut = finetune(str(micro["barto"]), task, tmp_path / "qa2", data=data, hparams={**FAST, "max_length": 512},
+                   save_model=False)
+    assert cut["splits"]["test"]["source_limit"] == 128 == cut["hyperparameters"]["max_length"]
+    # ... one that does not truncate refuses the longer limit
+    files = {"train": [str(FIX / "train.es"), str(FIX / "train.en")], "test": [str(FIX / "test.es"), str(FIX / "test.en")]}
+    with pytest.raises(TaskError, match="longer than .* can read \\(128 positions\\)"):
+        finetune(str(micro["barto"]), "translation", tmp_path / "mt", files=files, hparams={**FAST, "max_length": 512})
 
 
 def test_an_interrupted_seq2seq_finetune_resumes_to_the_same_predictions(micro: dict[str, Path],
@@ -342,3 +348,18 @@ def test_rouge_and_sari_load_as_offline_evaluate_modules() -> None:
                 references=[["About 95 species are currently known.", "About 95 species are now accepted.",
                              "95 species are now accepted."]])
     assert s.compute(**args)["sari"] == pytest.approx(26.953601953601954, abs=1e-12) == sari(**args)["sari"]
+
+
+def test_text_to_text_classification_generates_label_words_end_to_end(micro: dict[str, Path], tmp_path: Path) -> None:
+    labels = ["entailment", "neutral", "contradiction"]
+    rows = ["pairID\tgold_label\tsentence1\tsentence2\tgenre"]
+    for i in range(24):
+        rows.append(f"p{i}\t{labels[i % 3]}\tEl tren {i} sale de Madrid.\tUn tren sale a las {i}.\tviajes")
+    p = tmp_path / "xnli.tsv"
+    p.write_text("\n".join(rows) + "\n")
+    r = finetune(str(micro["t5s"]), "xnli_t2t", tmp_path / "t2t", files={"train": [str(p)], "test": [str(p)]},
+                 hparams=FAST, save_model=False)
+    m = r["metrics"]
+    assert m["total"] == 24 and 0 <= m["accuracy"] <= 100 and 0 <= m["invalid"] <= 24
+    preds = [json.loads(x)["prediction"] for x in (tmp_path / "t2t" / "predictions" / "test.jsonl").read_text().splitlines()]
+    assert len(preds) == 24 and all(isinstance(x, str) for x in preds)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-KINDS = ("pair", "document", "ner", "pos", "parsing", "qa",
-         "summarization", "split_rephrase", "generative_qa", "dialogue", "translation")
+from es_zoo.tasks.definitions import KINDS
 # the text columns of each seq2seq kind (besides ``id``); a list column holds several references
 SEQ2SEQ_COLUMNS = {
     "summarization": {"text": "string", "summary": "string"},

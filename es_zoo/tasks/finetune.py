@@ -182,11 +182,13 @@ class TaskBatchMaker:
     """Step number -> this process's slices of the global batch (a :class:`es_zoo.training.StepBatch`)."""
 
     def __init__(self, task: TaskDef, prepared: Any, hp: Hyperparameters, pad_id: int, rank: int,
-                 world: int, micro_batch: int, start_id: int | None = None) -> None:
+                 world: int, micro_batch: int, collate_fn: Any = None) -> None:
         if hp.batch_size % (micro_batch * world):
             raise TaskError(f"batch_size {hp.batch_size} must be a multiple of micro-batch {micro_batch} x "
                             f"{world} processes")
-        self.task, self.p, self.hp, self.pad_id, self.start_id = task, prepared, hp, pad_id, start_id
+        self.task, self.p, self.hp, self.pad_id = task, prepared, hp, pad_id
+        # items -> padded tensors; the head family's collate unless the caller brings one (seq2seq)
+        self.collate = collate_fn or (lambda part: collate(task, part, prepared.encoded.windows, pad_id))
         self.rank, self.world, self.micro = rank, world, micro_batch
         self.steps_per_epoch = math.ceil(len(prepared.items) / hp.batch_size)
         self._epoch: tuple[int, list[np.ndarray]] | None = None
@@ -203,13 +205,7 @@ class TaskBatchMaker:
         accumulation = len(items) // (self.micro * self.world)
         for a in range(accumulation):
             lo = (a * self.world + self.rank) * self.micro
-            part = items[lo: lo + self.micro]
-            if self.task.head == "seq2seq":
-                from es_zoo.tasks.seq2seq import collate as collate_seq2seq
-
-                micro.append(collate_seq2seq(part, self.pad_id, self.start_id))
-            else:
-                micro.append(collate(self.task, part, self.p.encoded.windows, self.pad_id))
+            micro.append(self.collate(items[lo: lo + self.micro]))
         return StepBatch(micro, predicted=max(1, _scored(self.task, items)), tokens=int(self.p.lengths[batch].sum()))
 
 
@@ -247,13 +243,9 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
 
     kw = {"revision": revision}
     if task.head == "seq2seq":
-        from es_zoo.generation import decoder_start_id, family, retie_shared_weights
+        from es_zoo.generation import ready_for_generation
 
-        model = load_model(model_name, task="seq2seq", **kw)
-        family(model)
-        decoder_start_id(model)
-        retie_shared_weights(model)
-        return model
+        return ready_for_generation(load_model(model_name, task="seq2seq", **kw))
     if task.head == "parser":
         from es_zoo.loading import resolve
 
@@ -477,23 +469,26 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     torch.manual_seed(hp.seed)  # the new head's initial weights
     model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
     started = time.perf_counter()
-    start_id, fam = None, None
+    fam, collate_fn = None, None
     if t.head == "seq2seq":
         from es_zoo import generation
         from es_zoo.tasks import seq2seq
 
         fam, start_id = generation.family(model), generation.decoder_start_id(model)
-        seq2seq.check_limit(hp, generation.source_limit(model), str(model_name))
+        hp = seq2seq.fit_limit(hp, generation.source_limit(model), str(model_name), accelerator.print)
 
         def prepare_split(split: Any) -> Any:
             return seq2seq.prepare(t, tokenizer, split, hp, fam, data.source)
+
+        def collate_fn(part: list[dict]) -> dict:
+            return seq2seq.collate(part, tokenizer.pad_token_id, start_id)
     else:
         def prepare_split(split: Any) -> Any:
             return prepare(t, tokenizer, split, hp, relations)
     train = prepare_split(data.dataset["train"])
     world = accelerator.num_processes
     make = TaskBatchMaker(t, train, hp, tokenizer.pad_token_id, accelerator.process_index, world,
-                          micro_batch=hp.batch_size // world, start_id=start_id)
+                          micro_batch=hp.batch_size // world, collate_fn=collate_fn)
     total = make.steps_per_epoch * hp.epochs
     training = TrainingConfig(
         phases=[Phase(max_steps=total, seq_len=hp.max_length, global_batch_size=hp.batch_size)],
@@ -551,6 +546,8 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
             accelerator.print(f"{t.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.items()
                                                         if isinstance(v, float) and not k.startswith("paper_"))
                               + f" on {reported} ({results['examples']} examples)")
+            if s.get("meteor_unavailable"):
+                accelerator.print(f"METEOR not computed: {s['meteor_unavailable']}")
     accelerator.wait_for_everyone()
     return results
 
@@ -572,15 +569,15 @@ def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results
     if task.head == "parser":
         model.save(tmp)
     elif task.head == "seq2seq":
-        if hp is not None:
-            model.generation_config.num_beams = hp.num_beams
-            model.generation_config.length_penalty = hp.length_penalty
-            model.generation_config.max_new_tokens = hp.max_new_tokens
-            model.generation_config.early_stopping = hp.num_beams > 1
-        if getattr(model.config, "es_zoo_share_weights", False):  # shared tensors: saved as equal copies
-            model.save_pretrained(tmp, state_dict={k: v.detach().clone() for k, v in model.state_dict().items()})
-        else:
-            model.save_pretrained(tmp)
+        from es_zoo.modeling import save_model
+
+        if hp is not None:  # model.generate() then decodes as the evaluation did
+            g = model.generation_config
+            g.num_beams, g.length_penalty, g.max_new_tokens = hp.num_beams, hp.length_penalty, hp.max_new_tokens
+            g.min_new_tokens = hp.min_new_tokens or None
+            g.no_repeat_ngram_size = hp.no_repeat_ngram_size or None
+            g.early_stopping = hp.num_beams > 1
+        save_model(model, tmp)
     else:
         model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)

@@ -382,6 +382,21 @@ def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list
 
 
 # ------------------------------------------------------------------------------- seq2seq: JSONL, parallel
+def json_lines(path: str | Path, expected: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of a JSON-lines file; blank lines skipped, anything but one JSON object
+    per line an error saying what each object should hold (``expected``)."""
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise FormatError(path, number, f"not JSON ({exc}); expected one object per line with {expected}") from None
+        if not isinstance(obj, dict):
+            raise FormatError(path, number, f"expected a JSON object with {expected}")
+        yield number, obj
+
+
 def read_jsonl(path: str | Path, fields: Mapping[str, str], optional: Sequence[str] = ()) -> list[dict]:
     """One JSON object per line (MLSUM ``es_*.jsonl``, XL-Sum ``spanish_*.jsonl``, GEM WikiLingua,
     EUR-Lex-Sum exports): ``fields`` maps each column of the task to the field that holds it in the
@@ -389,15 +404,7 @@ def read_jsonl(path: str | Path, fields: Mapping[str, str], optional: Sequence[s
     EUR-Lex-Sum). Every listed field must be a non-empty string (a list of strings for a list column);
     ``id`` is taken from the file's ``id`` (or ``gem_id``) field when there is one, else ``FILE:LINE``."""
     out = []
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise FormatError(path, number, f"not a JSON object ({exc}); expected one JSON object per line") from None
-        if not isinstance(obj, dict):
-            raise FormatError(path, number, "expected a JSON object with fields " + ", ".join(fields.values()))
+    for number, obj in json_lines(path, "fields " + ", ".join(fields.values())):
         row = {}
         for column, name in fields.items():
             if name not in obj:

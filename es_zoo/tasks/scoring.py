@@ -3,35 +3,25 @@ made by any other system in the same shape).
 
 A predictions file has one JSON object per line, ``{"id": ..., "prediction": ...}``, one line per gold
 example: a label for classification, a list of tags per word for NER and POS, ``[heads, relations]``
-for parsing, the answer text for QA. Every gold example must have exactly one prediction; a missing,
+for parsing, the answer text for QA, the generated text for a seq2seq task. Every gold example must have exactly one prediction; a missing,
 extra or duplicated id, or a file of the wrong length, is an error that names it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from es_zoo.tasks.data import load_task_data
 from es_zoo.tasks.definitions import TaskError, load_task
-from es_zoo.tasks.readers import FormatError
+from es_zoo.tasks.readers import FormatError, json_lines
 
 
 def read_predictions(path: str | Path) -> list[tuple[str, Any]]:
-    p = Path(path)
-    if not p.is_file():
-        raise FormatError(p, None, "no such file")
     rows = []
-    for number, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise FormatError(p, number, f"not JSON ({exc.msg}); expected {{\"id\": ..., \"prediction\": ...}}") from None
-        if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
-            raise FormatError(p, number, "expected an object with \"id\" and \"prediction\"")
+    for number, obj in json_lines(path, '"id" and "prediction"'):
+        if "id" not in obj or "prediction" not in obj:
+            raise FormatError(path, number, "expected an object with \"id\" and \"prediction\"")
         rows.append((str(obj["id"]), obj["prediction"]))
     return rows
 

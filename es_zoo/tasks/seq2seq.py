@@ -114,10 +114,18 @@ class Prepared:
     sources: EncodedTexts
 
 
-def check_limit(hp: Hyperparameters, limit: int | None, where: str) -> None:
-    if limit is not None and hp.max_length > limit:
+def fit_limit(hp: Hyperparameters, limit: int | None, where: str, say: Any = print) -> Hyperparameters:
+    """``hp`` with ``max_length`` within what the encoder can read. A task that truncates its sources
+    anyway (summarization: 1024 tokens for BART and T5, 512 for BERT2BERT, as the paper's scripts) is
+    cut at the encoder's limit, said aloud and recorded (``source_limit`` per split); otherwise a
+    longer ``max_length`` is an error."""
+    if limit is None or hp.max_length <= limit:
+        return hp
+    if not hp.truncate_source:
         raise TaskError(f"max_length {hp.max_length} is longer than {where} can read ({limit} positions); "
                         f"use --max-length {limit} or less")
+    say(f"note: sources are cut at {limit} tokens, the most {where} can read (the task asks for {hp.max_length})")
+    return hp.replace(max_length=limit)
 
 
 def prepare(task: TaskDef, tokenizer: Any, split: Any, hp: Hyperparameters, family: str,
