@@ -170,8 +170,30 @@ def _family_text(cfg: ResolvedRecipe, results: dict) -> dict:
     )
 
 
+def _is_hub_dataset(source: str) -> bool:
+    """A corpus given as a Hub dataset id (not ``embedded``, not a local file or folder)."""
+    import re
+
+    return bool(re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", source)) and not Path(source).expanduser().exists()
+
+
+def _corpus_shown(source: str) -> str:
+    """The corpus as a card may show it: never a machine-specific path."""
+    if source == "embedded":
+        return "embedded (ELTeC-spa novels shipped with es-zoo)"
+    if _is_hub_dataset(source):
+        return f"[{source}](https://huggingface.co/datasets/{source})"
+    return f"a local corpus ({Path(source).name})"
+
+
 def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_id: str | None = None) -> None:
-    """Render ``README.md`` for an exported model folder."""
+    """Render ``README.md`` for an exported model folder (signed: see :func:`card_state`)."""
+    Path(path).write_text(model_card_text(cfg, results, repo_id), encoding="utf-8")
+
+
+def model_card_text(cfg: ResolvedRecipe, results: dict, repo_id: str | None = None) -> str:
+    """The model card of a reproduced model: ``model-index`` from the GLUES and seq2seq fine-tunes the
+    run measured, the published numbers of the reproduced checkpoint beside them."""
     from huggingface_hub import ModelCard, ModelCardData
 
     from es_zoo.reproduce import library_versions
@@ -185,7 +207,10 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         library_name="transformers",
         pipeline_tag=fam["pipeline"],
         tags=["es-zoo", cfg.recipe, *fam["tags"], "spanish"],
-        base_model=None,
+        base_model=(results.get("encoder") or {}).get("hub_id"),  # bert2bert: the BETO it was warm-started from
+        datasets=[c.corpus.source] if _is_hub_dataset(c.corpus.source) else None,
+        model_name=repo_id or f"{cfg.recipe}-{cfg.preset}",
+        eval_results=run_eval_results(results) or None,
     )
     phases = ", ".join(
         f"{p.max_steps} steps x {p.global_batch_size} sequences of {p.seq_len}" for p in c.training.phases
@@ -209,8 +234,8 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         samples=results.get("samples", [])[:3], glues=results.get("glues") or {},
         seq2seq=results.get("seq2seq") or {},
         heldout=results["heldout"], training=results["training"],
-        published=[dataclasses.asdict(s) for s in rec.scores] if rec else [],
-        corpus=c.corpus.source + (" (ELTeC-spa novels shipped with es-zoo)" if c.corpus.source == "embedded" else ""),
+        published=_published_beside_measured(rec, results) if rec else [],
+        corpus=_corpus_shown(c.corpus.source),
         tokenizer=tokenizer, architecture=fam["architecture"], objective=fam["objective"],
         schedule=f"{phases}; {c.training.optimizer}, lr {c.training.learning_rate:g}, warmup "
                  f"{c.training.warmup_steps}, {c.training.lr_schedule} decay",
@@ -218,7 +243,7 @@ def write_model_card(path: str | Path, cfg: ResolvedRecipe, results: dict, repo_
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
         citations=fam["citations"],
     )
-    Path(path).write_text(str(card), encoding="utf-8")
+    return sign_card(str(card))
 
 
 _USAGE = {
@@ -273,9 +298,14 @@ _METRIC_NOTE = {
 
 
 def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str | None = None) -> None:
-    """``README.md`` for a fine-tuned model folder: metadata through ``ModelCardData`` (with a
-    ``model-index`` of the measured scores), the body from ``model_cards/finetuned_card.md``."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    """``README.md`` for a fine-tuned model folder (signed: see :func:`card_state`)."""
+    Path(path).write_text(finetune_card_text(task, results, repo_id), encoding="utf-8")
+
+
+def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> str:
+    """The card of a fine-tuned model: metadata through ``ModelCardData`` (with a ``model-index`` of the
+    measured scores), the body from ``model_cards/finetuned_card.md``."""
+    from huggingface_hub import ModelCard, ModelCardData
 
     from es_zoo.reproduce import library_versions
 
@@ -296,13 +326,13 @@ def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str
     title = f"{task.name} fine-tune"
     pipeline = {"sequence": "text-classification", "token": "token-classification", "qa": "question-answering",
                 "parser": None, "seq2seq": _SEQ2SEQ_PIPELINE.get(task.kind, "text2text-generation")}[task.head]
-    evals = [EvalResult(task_type=pipeline or "dependency-parsing",
-                        dataset_type=f"es-zoo/{task.suite}-{task.name}", dataset_name=f"{task.name} ({data['source']})",
-                        dataset_split=results["split"], metric_type=k, metric_name=k, metric_value=round(float(v), 4))
-             for k, v in results["metrics"].items() if k in SCORE_KEYS]
+    evals = eval_results(task.suite, task.name, task.head, task.kind, data["source"],
+                         {name: part["metrics"] for name, part in results["splits"].items()})
+    origin = data.get("origin", "")
     card_data = ModelCardData(
         language="es", license=None, library_name="transformers", pipeline_tag=pipeline,
         tags=["es-zoo", task.suite, task.name, "spanish"], base_model=base_model,
+        datasets=[origin.split(":", 1)[1]] if origin.startswith("hub:") else None,
         model_name=repo_id or title, eval_results=evals or None,
     )
     published = published_rec.scores_for(task.published["task"]) if published_rec and task.published else []
@@ -331,4 +361,115 @@ def write_finetune_card(path: str | Path, task: Any, results: dict, repo_id: str
         files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
     )
-    Path(path).write_text(str(card), encoding="utf-8")
+    return sign_card(str(card))
+
+
+# --------------------------------------------------------------------------------------------------
+# model-index: the Hub's task, dataset and metric names
+# --------------------------------------------------------------------------------------------------
+
+# es-zoo metric key -> (Hub metric type, display name). The Hub's model-index has no per-result
+# "variant" field; the ROUGE variant goes into metric_config.
+_HUB_METRICS = {
+    "accuracy": ("accuracy", "Accuracy"), "precision": ("precision", "Precision"), "recall": ("recall", "Recall"),
+    "f1": ("f1", "F1"), "exact_match": ("exact_match", "Exact Match"), "uas": ("uas", "UAS"), "las": ("las", "LAS"),
+    "clas": ("clas", "CLAS"), "rouge1": ("rouge", "ROUGE-1"), "rouge2": ("rouge", "ROUGE-2"),
+    "rougeL": ("rouge", "ROUGE-L"), "rougeLsum": ("rouge", "ROUGE-Lsum"), "sari": ("sari", "SARI"),
+    "bleu": ("sacrebleu", "sacreBLEU"), "chrf": ("chrf", "chrF"), "meteor": ("meteor", "METEOR"),
+}
+# es-zoo task kind -> the Hub's task type (pipeline tag); parsing has none and is tagged token-classification
+_HUB_TASK = {"pair": "text-classification", "document": "text-classification", "ner": "token-classification",
+             "pos": "token-classification", "parsing": "token-classification", "qa": "question-answering",
+             "summarization": "summarization", "translation": "translation", "split_rephrase": "text2text-generation",
+             "generative_qa": "text2text-generation", "dialogue": "text2text-generation"}
+
+
+def eval_results(suite: str, task: str, head: str, kind: str, source: str, splits: dict[str, dict]) -> list:
+    """``EvalResult`` rows for every score of every split (counts, signatures and variant notes left out).
+    The dataset is named by the es-zoo suite dataset and config it comes from (``es-zoo datasets build``)."""
+    from huggingface_hub import EvalResult
+
+    from es_zoo.tasks.data import config_name
+
+    rows = []
+    for split, metrics in splits.items():
+        for key, value in metrics.items():
+            paper = key.startswith("paper_")
+            hub = _HUB_METRICS.get(key[len("paper_"):] if paper else key)
+            if hub is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            config = None
+            if hub[0] == "rouge":
+                config = "paper (rouge-score default tokenizer, stemmer)" if paper else "spanish (es-zoo tokenizer)"
+            rows.append(EvalResult(
+                task_type=_HUB_TASK.get(kind, "text2text-generation" if head == "seq2seq" else "text-classification"),
+                task_name=task, dataset_type=f"es-zoo/{suite}", dataset_name=f"{task} ({source})",
+                dataset_config=config_name(task, source), dataset_split=split,
+                metric_type=hub[0], metric_name=hub[1] + (" (paper variant)" if paper else ""),
+                metric_config=config, metric_value=round(float(value), 4)))
+    return rows
+
+
+def run_eval_results(results: dict) -> list:
+    """``EvalResult`` rows of the fine-tunes a reproduce run measured (its ``glues`` and ``seq2seq``)."""
+    from es_zoo.tasks.definitions import load_task
+
+    rows = []
+    for suite in ("glues", "seq2seq"):
+        for name, r in (results.get(suite) or {}).items():
+            task = load_task(name)
+            splits = {r["split"]: r["metrics"]}
+            main = r["metric"]["main"]
+            for split, other in (r.get("other_splits") or {}).items():
+                splits[split] = {main: other["main"]}
+            rows += eval_results(suite, name, task.head, task.kind, r["source"], splits)
+    return rows
+
+
+def _published_beside_measured(rec: Any, results: dict) -> list[dict]:
+    """The reproduced checkpoint's published scores, each with what this run measured for the same task
+    and metric (on es-zoo's fixtures, so beside, not comparable)."""
+    measured = {**(results.get("glues") or {}), **(results.get("seq2seq") or {})}
+    rows = []
+    for s in rec.scores:
+        row = dataclasses.asdict(s)
+        m = measured.get(s.task)
+        value = None
+        if m is not None:
+            key = s.metric.lower().replace("-", "").replace(" ", "")
+            for k, v in m["metrics"].items():
+                if k.lower() == key and isinstance(v, (int, float)):
+                    value = f"{v:.2f} ({m['source']} {m['split']})"
+        row["measured"] = value
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Signed cards: tell a card es-zoo rendered from one a person edited
+# --------------------------------------------------------------------------------------------------
+
+_SIGNATURE = "<!-- es-zoo card sha256:"
+
+
+def sign_card(text: str) -> str:
+    """``text`` with a last line carrying the SHA-256 of everything above it: a later edit (on the Hub or
+    on disk) breaks the match, so es-zoo can tell an untouched card from one a person changed."""
+    import hashlib
+
+    body = text.rstrip("\n") + "\n"
+    return f"{body}\n{_SIGNATURE}{hashlib.sha256(body.encode('utf-8')).hexdigest()} -->\n"
+
+
+def card_state(text: str) -> str:
+    """``"es-zoo"`` for a card es-zoo rendered and nobody changed since, ``"edited"`` for a signed card
+    changed afterwards, ``"foreign"`` for a card without es-zoo's signature (written by hand or another
+    tool). Only ``"es-zoo"`` cards are replaced without ``--overwrite-card``."""
+    import hashlib
+
+    head, sep, tail = text.rstrip("\n").rpartition("\n" + _SIGNATURE)
+    if not sep:
+        return "foreign"
+    digest = tail.split(" ", 1)[0]
+    body = head.rstrip("\n") + "\n"
+    return "es-zoo" if hashlib.sha256(body.encode("utf-8")).hexdigest() == digest else "edited"

@@ -355,12 +355,7 @@ def evaluate_cmd(model: str, suite: str, task_names: str | None, data_dir: str |
     """
     from es_zoo.tasks.suite import evaluate_suite, extra_rows, table_rows
 
-    sources = {}
-    for item in source_items:
-        if "=" not in item:
-            raise EsZooError(f"--source {item!r}: expected TASK=SOURCE")
-        k, v = item.split("=", 1)
-        sources[k] = v
+    sources = _source_map(source_items)
     tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
     out = output_dir or f"runs/evaluate-{suite}"
     results = evaluate_suite(model, out, tasks=tasks, data_dir=data_dir, sources=sources, grid=grid,
@@ -394,6 +389,109 @@ def score_cmd(task_name: str, predictions: str, split: str, source: str | None, 
     scores = score_file(task_name, predictions, split=split, source=source, data_dir=data_dir,
                         files={split: list(gold)} if gold else None)
     click.echo(json.dumps(scores, indent=2))
+
+
+# ----------------------------------------------------------------------------------- publishing
+
+
+def _publish_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--repo-id", required=True, help="The Hub repo to publish to, ORG/NAME."),
+        click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility)."),
+        click.option("--revision", help="Branch to commit to (created from main when missing) [main]."),
+        click.option("--create-pr", is_flag=True, help="Open a pull request with the commit instead of committing."),
+        click.option("--dry-run", "dry_run", type=click.Path(), metavar="OUT_DIR",
+                     help="Write the files that would be uploaded and manifest.json to OUT_DIR; contact nothing."),
+        click.option("--overwrite-card", is_flag=True, help="Replace a README.md that a person edited on the Hub."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@cli.command("card")
+@click.argument("run_dir", type=click.Path())
+@click.option("--repo-id", help="Hub id to show in the card's usage snippet [the local path placeholder].")
+@click.option("--overwrite-card", is_flag=True, help="Replace a model/README.md that was edited by hand.")
+def card_cmd(run_dir: str, repo_id: str | None, overwrite_card: bool) -> None:
+    """(Re)render RUN_DIR/model/README.md from what the run measured (results.json): metadata and
+    model-index through huggingface_hub's ModelCardData, the body from model_cards/. RUN_DIR is an
+    `es-zoo reproduce` run or an `es-zoo finetune` folder. A card edited by hand is kept unless
+    --overwrite-card."""
+    from es_zoo.publish import check_repo_id, write_card
+
+    if repo_id:
+        check_repo_id(repo_id)
+    click.echo(f"wrote {write_card(run_dir, repo_id, overwrite_card)}")
+
+
+@cli.command("publish")
+@click.argument("run_dir", type=click.Path())
+@_publish_options
+def publish_cmd(run_dir: str, repo_id: str, private: bool, revision: str | None, create_pr: bool,
+                dry_run: str | None, overwrite_card: bool) -> None:
+    """Publish a run's model to the Hub in one commit: safetensors weights, config.json,
+    generation_config.json, tokenizer files, the model card, the loss curve and the resolved recipe,
+    nothing else. Files the Hub already holds unchanged are not uploaded.
+
+    \b
+    es-zoo publish runs/t5s-tiny --repo-id my-org/t5s-tiny --dry-run /tmp/t5s-dry
+    HF_TOKEN=... es-zoo publish runs/t5s-tiny --repo-id my-org/t5s-tiny --private
+    es-zoo publish runs/beto-tiny/glues/pos --repo-id my-org/beto-tiny-pos
+    """
+    from es_zoo.publish import publish_run
+
+    publish_run(run_dir, repo_id, private=private, revision=revision, create_pr=create_pr, dry_run=dry_run,
+                overwrite_card=overwrite_card, echo=click.echo)
+
+
+@cli.group("datasets", cls=_Group)
+def datasets_group() -> None:
+    """Build the GLUES and seq2seq task data into Hub datasets (parquet, one config per task) and publish them."""
+
+
+@datasets_group.command("build")
+@click.argument("suite", type=click.Choice(["glues", "seq2seq"]))
+@click.option("--data-dir", help="Folder with the published files (layout in docs/glues.md, docs/seq2seq-tasks.md).")
+@click.option("--output", required=True, type=click.Path(), help="Folder to write the dataset to.")
+@click.option("--tasks", "task_names", help="Comma-separated tasks [every task of the suite].")
+@click.option("--source", "source_items", multiple=True, metavar="TASK=SOURCE",
+              help="Build this source of a task (e.g. --source pos=shipped for the shipped fixture).")
+@click.option("--overwrite", is_flag=True, help="Rebuild an es-zoo dataset already in --output.")
+def datasets_build_cmd(suite: str, data_dir: str | None, output: str, task_names: str | None,
+                       source_items: tuple[str, ...], overwrite: bool) -> None:
+    """Read every task source of SUITE found under --data-dir with the suite's strict readers and
+    write parquet shards (typed features), es_zoo_dataset.json and a dataset card to --output."""
+    from es_zoo.hub_datasets import build_dataset
+
+    tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
+    manifest = build_dataset(suite, output, data_dir=data_dir, tasks=tasks, source_names=_source_map(source_items),
+                             overwrite=overwrite, echo=click.echo)
+    click.echo(f"wrote {output}: {len(manifest['configs'])} config(s): {', '.join(manifest['configs'])}")
+    for k, why in manifest["skipped"].items():
+        click.echo(f"  skipped {k}: {why.split('. Looked for')[0]}")
+
+
+@datasets_group.command("publish")
+@click.argument("folder", type=click.Path())
+@_publish_options
+def datasets_publish_cmd(folder: str, repo_id: str, private: bool, revision: str | None, create_pr: bool,
+                         dry_run: str | None, overwrite_card: bool) -> None:
+    """Check a dataset built by `es-zoo datasets build` (features agree with the task labels, shards
+    complete, licences allow redistribution) and publish it to the Hub in one commit."""
+    from es_zoo.hub_datasets import publish_dataset
+
+    publish_dataset(folder, repo_id, private=private, revision=revision, create_pr=create_pr, dry_run=dry_run,
+                    overwrite_card=overwrite_card, echo=click.echo)
+
+
+def _source_map(items: tuple[str, ...]) -> dict[str, str]:
+    sources = {}
+    for item in items:
+        if "=" not in item:
+            raise EsZooError(f"--source {item!r}: expected TASK=SOURCE")
+        k, v = item.split("=", 1)
+        sources[k] = v
+    return sources
 
 
 def main() -> None:

@@ -426,7 +426,7 @@ def _resolve_encoder(name: str, accelerator: Any) -> dict | None:
         accelerator.print(f"note: '{where}' cannot be reached ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
         return None
     how = "from the catalogue" if where != name else "Hub id"
-    return {"requested": name, "path": path, "source": f"the Hub, {where} ({how})"}
+    return {"requested": name, "path": path, "hub_id": where, "source": f"the Hub, {where} ({how})"}
 
 
 def seq2seq_data(cfg: ResolvedRecipe, tokenizer: Any, streams: dict) -> Any:

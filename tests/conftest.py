@@ -73,3 +73,33 @@ def micro_beto(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> 
     out = tmp_path_factory.mktemp("micro-beto") / "run"
     reproduce("beto", output_dir=out, corpus=str(small_corpus), overrides=MICRO + ["model.max_position_embeddings=512"])
     return out
+
+
+# Publishing (test_publish.py, test_publish_hub.py) shares these: made once per session.
+T5_RUNS = ("seq2seq.runs=[{task: translation, hparams: {epochs: 1, batch_size: 32, learning_rate: 1.0e-3, "
+           "max_length: 1024, max_target_length: 1024, num_beams: 1, max_new_tokens: 6, eval_batch_size: 64}}]")
+BETO_RUNS = "glues.runs=[{task: pos, hparams: {epochs: 1, batch_size: 16, learning_rate: 1.0e-3, max_length: 64, stride: 16}}]"
+
+
+@pytest.fixture(scope="session")
+def published_runs(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> dict[str, Path]:
+    """Runs made by `es-zoo reproduce`, with a fine-tune each so their cards carry a model-index."""
+    from es_zoo.reproduce import reproduce
+    from tests.test_seq2seq_pretraining import MICRO_T5
+
+    root = tmp_path_factory.mktemp("publish-runs")
+    reproduce("t5s", output_dir=root / "t5s", corpus=str(small_corpus), overrides=MICRO_T5 + [T5_RUNS])
+    reproduce("beto", output_dir=root / "beto", corpus=str(small_corpus),
+              overrides=[o for o in MICRO if not o.startswith("glues.")] + ["model.max_position_embeddings=512", BETO_RUNS])
+    return {"t5s": root / "t5s", "beto": root / "beto", "pos": root / "beto" / "glues" / "pos"}
+
+
+@pytest.fixture(scope="session")
+def suite_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GLUES suite dataset built from three shipped fixtures (`es-zoo datasets build`)."""
+    from es_zoo.hub_datasets import build_dataset
+
+    out = tmp_path_factory.mktemp("datasets") / "glues"
+    build_dataset("glues", out, source_names={"pos": "shipped", "parsing": "shipped", "pawsx": "shipped"},
+                  echo=lambda s: None)
+    return out

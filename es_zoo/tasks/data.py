@@ -121,13 +121,22 @@ def _resolve(entry: list[str], data_dir: Path | None) -> tuple[Path | None, list
     return None, tried
 
 
+def config_name(task: str, source: str) -> str:
+    """The config of a task source in an es-zoo suite dataset (``es-zoo datasets build``): the task name
+    for the task's first-listed source, ``TASK-SOURCE`` for the others."""
+    from es_zoo.tasks.definitions import load_task
+
+    first = next(iter(load_task(task).sources))
+    return task if source == first else f"{task}-{source}"
+
+
 def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Path | None = None,
                    files: dict[str, list[str]] | None = None) -> TaskData:
     """The task's splits as a typed DatasetDict.
 
     ``data_dir`` is a folder holding the published files (paths as the task definition lists them), a
-    folder of parquet files (``<task>/<split>*.parquet``, as ``es-zoo datasets build`` writes them) or
-    a Hub dataset id with one config per task. ``files`` (``{split: [path, ...]}``) names the files
+    folder of parquet files (``<config>/<split>*.parquet``, as ``es-zoo datasets build`` writes them) or
+    a Hub dataset id with those configs (see :func:`config_name`). ``files`` (``{split: [path, ...]}``) names the files
     directly and wins over both. A split whose files are all absent is left out (and noted); a split
     with only some of its files present is an error, because scoring on part of a split would be
     silently wrong.
@@ -139,12 +148,16 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
                            notes=[])
     if data_dir is not None:
         d = Path(str(data_dir)).expanduser()
-        parquet_root = d / task.name if (d / task.name).is_dir() else d
-        if d.is_dir() and any(parquet_root.glob("*.parquet")):
+        config = config_name(task.name, src.name)
+        parquet_root = d / config if (d / config).is_dir() else d
+        if d.is_dir() and (any(parquet_root.glob("*.parquet")) or any(parquet_root.glob("*/*.parquet"))):
+            if parquet_root == d and (d / "README.md").is_file() and any(d.glob("*/*.parquet")):
+                raise TaskError(f"{d}: this es-zoo dataset has no config '{config}' (task '{task.name}', source "
+                                f"'{src.name}'); configs: {', '.join(sorted(x.name for x in d.iterdir() if x.is_dir()))}")
             return _from_parquet(task, parquet_root, labels, src)
         if not d.is_dir():
             if _HUB_ID.match(str(data_dir)):
-                return _from_hub(task, str(data_dir), labels, src)
+                return _from_hub(task, str(data_dir), labels, src, config)
             raise TaskError(f"--data-dir {data_dir}: no such folder (and not a Hub dataset id ORG/NAME)")
     else:
         d = None
@@ -226,14 +239,14 @@ def _from_parquet(task: TaskDef, root: Path, labels: list[str], src: Any) -> Tas
                     src.license, labels)
 
 
-def _from_hub(task: TaskDef, repo_id: str, labels: list[str], src: Any) -> TaskData:
+def _from_hub(task: TaskDef, repo_id: str, labels: list[str], src: Any, config: str) -> TaskData:
     from datasets import load_dataset
 
     try:
-        ds = load_dataset(repo_id, task.name)
+        ds = load_dataset(repo_id, config)
     except Exception as exc:  # noqa: BLE001 - offline, no such repo or config: one clear message
         raise TaskError(
-            f"could not load config '{task.name}' of the Hub dataset '{repo_id}' ({type(exc).__name__}: "
+            f"could not load config '{config}' of the Hub dataset '{repo_id}' ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200]}). Offline, download it elsewhere with `hf download {repo_id} "
             "--repo-type dataset --local-dir DIR` and pass --data-dir DIR."
         ) from None
