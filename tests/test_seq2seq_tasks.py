@@ -197,8 +197,9 @@ def test_translation_finetune_scores_every_test_set_and_saves_a_hub_ready_model(
         assert model.generate(**ids).shape[0] == 1
     card = ModelCard.load(out / "model" / "README.md")
     assert card.data.pipeline_tag == "translation" and "seq2seq" in card.data.tags
-    names = {res.metric_type for res in card.data.eval_results}
-    assert {"bleu", "chrf"} <= names
+    names = {(res.metric_type, res.dataset_split) for res in card.data.eval_results}
+    # the Hub's metric ids (sacreBLEU's is "sacrebleu"), for every scored split
+    assert {("sacrebleu", "test"), ("chrf", "test"), ("sacrebleu", "test_more"), ("chrf", "test_more")} <= names
     # the same predictions, scored again from the file
     from es_zoo.tasks.scoring import score_file
 
