@@ -200,10 +200,9 @@ def dataset_card_text(manifest: dict, repo_id: str | None = None) -> str:
 def _features(config: dict) -> Any:
     from es_zoo.tasks.datasets import features_for
 
-    relations = None
     if config["kind"] == "parsing":
         return None  # the relation set is the data's own; the parquet schema carries it
-    return features_for(config["kind"], config["labels"], relations or ())
+    return features_for(config["kind"], config["labels"])
 
 
 # --------------------------------------------------------------------------------------------------

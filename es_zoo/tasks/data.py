@@ -126,8 +126,7 @@ def config_name(task: str, source: str) -> str:
     for the task's first-listed source, ``TASK-SOURCE`` for the others."""
     from es_zoo.tasks.definitions import load_task
 
-    first = next(iter(load_task(task).sources))
-    return task if source == first else f"{task}-{source}"
+    return task if source == load_task(task).default_source else f"{task}-{source}"
 
 
 def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Path | None = None,
@@ -151,7 +150,7 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
         config = config_name(task.name, src.name)
         parquet_root = d / config if (d / config).is_dir() else d
         if d.is_dir() and (any(parquet_root.glob("*.parquet")) or any(parquet_root.glob("*/*.parquet"))):
-            if parquet_root == d and (d / "README.md").is_file() and any(d.glob("*/*.parquet")):
+            if parquet_root == d and (d / "es_zoo_dataset.json").is_file():  # built by `es-zoo datasets build`
                 raise TaskError(f"{d}: this es-zoo dataset has no config '{config}' (task '{task.name}', source "
                                 f"'{src.name}'); configs: {', '.join(sorted(x.name for x in d.iterdir() if x.is_dir()))}")
             return _from_parquet(task, parquet_root, labels, src)
