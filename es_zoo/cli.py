@@ -494,6 +494,63 @@ def _source_map(items: tuple[str, ...]) -> dict[str, str]:
     return sources
 
 
+# ----------------------------------------------------------------------------------- demos
+
+
+_DEMO_NAMES = ["fill-mask", "nli", "paraphrase", "ner", "pos", "parsing", "doc-classification", "qa", "summarization",
+               "split-rephrase", "generative-qa", "dialogue", "translation", "zoo"]
+
+
+@cli.command("demo")
+@click.argument("task", type=click.Choice(_DEMO_NAMES))
+@click.option("--model", help="Hub id, catalogue name, model folder or run folder [the catalogue's fine-tune for "
+                              "TASK; env ES_ZOO_DEMO_MODEL].")
+@click.option("--reverse-model", help="translation: the en->es model [the catalogue's].")
+@click.option("--results", multiple=True, type=click.Path(exists=True),
+              help="zoo: results.json files or folders of `es-zoo evaluate` / `reproduce` for the leaderboard.")
+@click.option("--port", type=int, default=7860, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (localhost only by default).")
+@click.option("--share", is_flag=True, help="Also open a public gradio.live link (off by default).")
+@click.option("--max-queue", type=int, default=32, show_default=True, help="Requests allowed to wait; more are refused.")
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Requests processed at a time.")
+def demo_cmd(task: str, model: str | None, reverse_model: str | None, results: tuple[str, ...], port: int, host: str,
+             share: bool, max_queue: int, concurrency: int) -> None:
+    """Launch the Gradio demo of TASK on http://HOST:PORT (needs the demo extra: pip install -e ".[demo]").
+
+    \b
+    es-zoo demo ner --model runs/beto-tiny/glues/ner
+    es-zoo demo translation --model runs/t5s-tiny/seq2seq/translation
+    es-zoo demo zoo --results runs/evaluate-glues
+    """
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise EsZooError('the demos need Gradio: pip install -e ".[demo]"') from None
+    from es_zoo.demos import launch
+
+    click.echo(f"es-zoo demo {task} on http://{host}:{port} (Ctrl+C to stop)")
+    launch(task, model=model, port=port, host=host, share=share, max_queue=max_queue, concurrency=concurrency,
+           reverse_model=reverse_model, results=results)
+
+
+@cli.group("spaces", cls=_Group)
+def spaces_group() -> None:
+    """The Hugging Face Spaces of the demos (spaces/<task>/)."""
+
+
+@spaces_group.command("publish")
+@click.argument("task", type=click.Choice(_DEMO_NAMES))
+@_publish_options
+def spaces_publish_cmd(task: str, repo_id: str, private: bool, revision: str | None, create_pr: bool,
+                       dry_run: str | None, overwrite_card: bool) -> None:
+    """Publish spaces/TASK (app.py, README.md with the Spaces header, requirements.txt) as a Gradio
+    Space through the publishing layer (one commit, unchanged files skipped, --dry-run)."""
+    from es_zoo.spaces import publish_space
+
+    publish_space(task, repo_id, private=private, revision=revision, create_pr=create_pr, dry_run=dry_run,
+                  overwrite_card=overwrite_card, echo=click.echo)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="es-zoo")

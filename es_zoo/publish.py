@@ -350,7 +350,8 @@ def publish_files(plan: Plan, dry_run: str | Path | None = None, overwrite_card:
     kind = plan.repo_type
     stage = "creating the repository"
     try:
-        api.create_repo(plan.repo_id, repo_type=kind, private=plan.private, exist_ok=True)
+        api.create_repo(plan.repo_id, repo_type=kind, private=plan.private, exist_ok=True,
+                        space_sdk="gradio" if kind == "space" else None)
         if plan.revision:
             stage = f"creating the branch '{plan.revision}'"
             api.create_branch(plan.repo_id, repo_type=kind, branch=plan.revision, exist_ok=True)

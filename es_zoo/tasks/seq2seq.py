@@ -59,6 +59,23 @@ def separator(tokenizer: Any) -> str:
     return tokenizer.sep_token or tokenizer.eos_token or " "
 
 
+def _fill(task: TaskDef, spec: Any, row: dict, sep: str) -> str:
+    try:
+        return spec.template.format(sep=sep, **{k: (sep.join(v) if isinstance(v, list) and k != spec.target else v)
+                                                for k, v in row.items()})
+    except KeyError as exc:
+        raise TaskError(f"task '{task.name}': the input template {spec.template!r} names column {exc}, which the "
+                        f"data does not have (columns: {', '.join(row)})") from None
+
+
+def source_text(task: TaskDef, source: str | None, row: dict, hp: Hyperparameters, family: str, sep: str = " ") -> str:
+    """The model input for one row (the columns the task's template names; no target needed): the
+    family's prefix and the filled template, exactly as fine-tuning and evaluation build it."""
+    spec = task.input_for(source)
+    prefix = hp.prefix if hp.prefix is not None else spec.prefix_for(family)
+    return prefix + _fill(task, spec, row, sep)
+
+
 def texts_for(task: TaskDef, source: str | None, split: Any, hp: Hyperparameters, family: str,
               sep: str = " ") -> Texts:
     """Input, target and reference texts of every row of ``split`` (a ``datasets.Dataset``). In the
@@ -71,12 +88,7 @@ def texts_for(task: TaskDef, source: str | None, split: Any, hp: Hyperparameters
         label_names = list(getattr(feature, "names", []) or []) or None
     out = Texts([], [], [], [], [])
     for row in split:
-        try:
-            text = spec.template.format(sep=sep, **{k: (sep.join(v) if isinstance(v, list) and k != spec.target else v)
-                                                    for k, v in row.items()})
-        except KeyError as exc:
-            raise TaskError(f"task '{task.name}': the input template {spec.template!r} names column {exc}, which the "
-                            f"data does not have (columns: {', '.join(row)})") from None
+        text = _fill(task, spec, row, sep)
         target, refs = _target_text(spec, row, label_names)
         out.ids.append(str(row["id"]))
         out.inputs.append(prefix + text)
