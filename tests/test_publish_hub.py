@@ -230,6 +230,32 @@ out = {"sizes": {k: len(v) for k, v in pos.items()}, "names": pos["train"].featu
     _no_canary(p.stdout, p.stderr, roots=(tmp_path, suite_dataset))
 
 
+
+# ------------------------------------------------------------------------------------------ spaces
+def test_publish_a_space_and_read_its_card_back(hub: HubServer, tmp_path: Path) -> None:
+    from es_zoo.spaces import GRADIO_VERSION, render_space
+
+    p = es_zoo(hub, tmp_path, "spaces", "publish", "ner", "--repo-id", "es-zoo-test/ner-demo")
+    assert p.returncode == 0, p.stderr
+    files = hub.files("es-zoo-test/ner-demo", repo_type="space")
+    rendered = render_space("ner")
+    assert {k: v for k, v in files.items() if k != ".gitattributes"} == {k: v.encode() for k, v in rendered.items()}
+    assert hub.commits("es-zoo-test/ner-demo", repo_type="space")[0]["title"].startswith("es-zoo: publish the ner demo")
+    got = client(hub, tmp_path, """
+from huggingface_hub import SpaceCard, HfApi
+card = SpaceCard.load("es-zoo-test/ner-demo", repo_type="space")
+out = {"repo_sdk": HfApi().space_info("es-zoo-test/ner-demo").sdk, "sdk": card.data.sdk, "version": card.data.sdk_version, "app": card.data.app_file, "models": card.data.models,
+       "files": sorted(HfApi().list_repo_files("es-zoo-test/ner-demo", repo_type="space"))}
+""")
+    assert got["repo_sdk"] == "gradio"  # the repo was created as a Gradio Space
+    assert got["sdk"] == "gradio" and got["version"] == GRADIO_VERSION and got["app"] == "app.py"
+    assert got["models"] and got["files"] == [".gitattributes", "README.md", "app.py", "requirements.txt"]
+    # publishing the same Space again changes nothing and makes no commit
+    again = es_zoo(hub, tmp_path, "spaces", "publish", "ner", "--repo-id", "es-zoo-test/ner-demo")
+    assert again.returncode == 0, again.stderr
+    assert len(hub.commits("es-zoo-test/ner-demo", repo_type="space")) == 2  # the initial commit and ours
+    _no_canary(p.stdout, p.stderr, again.stdout, again.stderr)
+
 def test_the_token_never_leaks_through_any_command(hub: HubServer, published_runs: dict, suite_dataset: Path,
                                                     tmp_path: Path) -> None:
     run = published_runs["pos"]

@@ -291,16 +291,17 @@ SPANISH = {"de", "la", "que", "el", "en", "y", "a", "los", "se", "del", "las", "
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["barto", "t5s"])
 def test_the_default_tiny_recipe_learns_and_generates_spanish(tmp_path: Path, name: str) -> None:
-    """`es-zoo reproduce NAME` exactly as documented (tiny preset, embedded corpus, 900 steps, ~5 minutes).
+    """`es-zoo reproduce NAME` as documented (tiny preset, embedded corpus, 900 steps), its fine-tunes aside.
 
     Held-out scores are on ~7,000 (T5) to ~33,000 (BART) target tokens, so the binomial noise of an
     accuracy is under half a point: the margins below are many standard errors wide.
     """
     out = tmp_path / name
-    # T5S runs exactly as documented, fine-tunes included; BARTO skips its two fine-tunes (the same code,
-    # tested with a micro BART in test_seq2seq_tasks.py) to keep CI under 30 minutes.
-    extra = ["seq2seq.runs=[]"] if name == "barto" else []
-    done = subprocess.run([sys.executable, "-m", "es_zoo", "reproduce", name, "--output-dir", str(out), *extra],
+    # The documented pretraining, tokenizer to export; the two seq2seq fine-tunes that end the command are
+    # skipped here to keep CI under 30 minutes (the same code runs with micro models in test_seq2seq_tasks.py,
+    # and the full commands are timed in docs/seq2seq-tasks.md).
+    done = subprocess.run([sys.executable, "-m", "es_zoo", "reproduce", name, "--output-dir", str(out),
+                           "seq2seq.runs=[]"],
                           env=_env() | {"OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"published ({'barto-base' if name == 'barto' else 't5s-base'})" in done.stdout
@@ -340,16 +341,3 @@ def test_the_default_tiny_recipe_learns_and_generates_spanish(tmp_path: Path, na
         for s in samples:
             found = [int(k) for k in re.findall(r"<extra_id_(\d+)>", s["output"])]
             assert found and found == list(range(len(found))), s
-        # ... and ends with the two seq2seq fine-tunes on the shipped fixtures, scored by the suite's metrics
-        ft = results["seq2seq"]
-        assert set(ft) == {"translation", "generative_qa"}
-        tr, qa = ft["translation"], ft["generative_qa"]
-        assert tr["split"] == "test" and tr["examples"] == 200 and tr["metric"]["main"] == "bleu"
-        assert tr["other_splits"]["test_tatoeba"]["examples"] == 300
-        assert 0 <= tr["main"] <= 100 and 0 < tr["metrics"]["chrf"] <= 100
-        assert qa["examples"] == 301 and "paper_rougeL" in qa["metrics"] and "f1" in qa["metrics"]
-        for task in ft:
-            assert (out / "seq2seq" / task / "model" / "model.safetensors").is_file()
-            assert (out / "seq2seq" / task / "predictions" / "test.jsonl").is_file()
-        assert "seq2seq translation bleu" in done.stdout
-        assert "Seq2seq fine-tunes (measured by this run)" in (out / "model" / "README.md").read_text()

@@ -310,9 +310,17 @@ def test_evaluate_seq2seq_suite_runs_every_dataset_found_and_lists_the_rest(micr
 
 def test_reproduce_t5s_ends_with_seq2seq_finetunes(tmp_path: Path, small_corpus: Path) -> None:
     run = tmp_path / "t5s"
+    # The tiny recipe's two fine-tunes (translation, generative QA) with micro settings: the README test of
+    # `es-zoo reproduce t5s` skips them to keep CI under 30 minutes.
     runs = ("seq2seq.runs=[{task: translation, hparams: {epochs: 1, batch_size: 32, learning_rate: 1.0e-3, "
-            "max_length: 1024, max_target_length: 1024, num_beams: 1, max_new_tokens: 6, eval_batch_size: 64}}]")
+            "max_length: 1024, max_target_length: 1024, num_beams: 1, max_new_tokens: 6, eval_batch_size: 64}}, "
+            "{task: generative_qa, hparams: {epochs: 1, batch_size: 16, learning_rate: 1.0e-3, max_length: 256, "
+            "truncate_source: true, max_new_tokens: 6, eval_batch_size: 64}}]")
     results = reproduce("t5s", output_dir=run, corpus=str(small_corpus), overrides=MICRO_T5 + [runs])
+    assert set(results["seq2seq"]) == {"translation", "generative_qa"}
+    qa = results["seq2seq"]["generative_qa"]
+    assert qa["examples"] == 301 and "paper_rougeL" in qa["metrics"] and "f1" in qa["metrics"]
+    assert (run / "seq2seq" / "generative_qa" / "predictions" / "test.jsonl").is_file()
     t = results["seq2seq"]["translation"]
     assert t["source"] == "shipped" and t["split"] == "test" and t["examples"] == 200
     assert t["other_splits"]["test_tatoeba"]["examples"] == 300
