@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from es_zoo import __version__
+from es_zoo.demos import DEMOS
 from es_zoo.errors import EsZooError
 
 
@@ -497,8 +498,7 @@ def _source_map(items: tuple[str, ...]) -> dict[str, str]:
 # ----------------------------------------------------------------------------------- demos
 
 
-_DEMO_NAMES = ["fill-mask", "nli", "paraphrase", "ner", "pos", "parsing", "doc-classification", "qa", "summarization",
-               "split-rephrase", "generative-qa", "dialogue", "translation", "zoo"]
+_DEMO_NAMES = list(DEMOS)  # the registry itself (importing it loads no Gradio and no torch)
 
 
 @cli.command("demo")
@@ -518,7 +518,7 @@ def demo_cmd(task: str, model: str | None, reverse_model: str | None, results: t
     """Launch the Gradio demo of TASK on http://HOST:PORT (needs the demo extra: pip install -e ".[demo]").
 
     \b
-    es-zoo demo ner --model runs/beto-tiny/glues/ner
+    es-zoo demo pos --model runs/beto-tiny/glues/pos
     es-zoo demo translation --model runs/t5s-tiny/seq2seq/translation
     es-zoo demo zoo --results runs/evaluate-glues
     """

@@ -155,6 +155,38 @@ def test_zoo_lists_the_catalogue_and_a_leaderboard(servers: dict, published_runs
     measured = json.loads((published_runs["beto"] / "results.json").read_text())["glues"]["pos"]["main"]
     assert any(r[5] == "measured" and abs(r[4] - round(measured, 2)) < 1e-6 for r in rows)
     assert chart is not None
+    # seq2seq scores measured by the T5S run sit beside the published ones
+    board, _ = servers["zoo"].predict("translation", api_name="/board")
+    measured = json.loads((published_runs["t5s"] / "results.json").read_text())["seq2seq"]["translation"]
+    assert [r[3:] for r in board["data"] if r[5] == "measured"] == [["bleu", round(measured["main"], 2), "measured"]]
+
+
+def test_the_chart_has_one_bar_per_leaderboard_row(published_runs: dict) -> None:
+    import pandas as pd
+
+    from es_zoo.demos import zoo
+    from es_zoo.demos.ui import _bars
+
+    # a bar plot sums the rows of one label: labels must be unique or a model's scores add up past 100
+    df = pd.DataFrame(zoo.leaderboard([published_runs["beto"], published_runs["t5s"]]), columns=zoo.BOARD_COLUMNS)
+    bars = _bars(df)
+    assert bars["label"].is_unique and len(bars) == len(df)
+    assert (bars["value"] == df["value"]).all() and bars["value"].max() <= 100
+
+
+def test_a_malformed_results_file_is_named_with_its_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from es_zoo.cli import cli
+    from es_zoo.demos import zoo
+
+    bad = tmp_path / "run" / "results.json"
+    bad.parent.mkdir()
+    bad.write_text('{"glues": {"pos": {"main": 90.1,\n  "metric": }}}\n')
+    with pytest.raises(P.DemoError, match=r"results.json: line 2, column 13: .*expected the JSON results file"):
+        zoo.measured_rows([bad.parent])
+    res = CliRunner().invoke(cli, ["demo", "zoo", "--results", str(bad), "--port", "0"])
+    assert res.exit_code != 0 and "line 2, column 13" in res.output and "Traceback" not in res.output
 
 
 @pytest.mark.parametrize("bad, words", [
@@ -204,6 +236,18 @@ def test_the_queue_is_bounded_and_the_launch_hardened(demo_models: dict) -> None
         assert answered >= 1 and refused, (answered, refused)
         assert all("queue is full" in r.lower() for r in refused), refused
         assert client.predict("El gato duerme.", "es → en", api_name="/predict").strip()  # still serving
+        # no file outside Gradio's own temporary files is served, uploads are capped, monitoring is off
+        import httpx
+
+        url = app.local_url.rstrip("/")
+        for path in (str(Path(__file__).resolve()), "/etc/passwd", "../../etc/passwd", "README.md"):
+            r = httpx.get(f"{url}/gradio_api/file={path}", timeout=20)
+            # 403 "File not allowed"; a path with ../ is normalised by the client to a route that is not there
+            assert r.status_code in (403, 404) and "root:" not in r.text, (path, r.status_code)
+            assert r.status_code == 404 or "not allowed" in r.text
+        big = httpx.post(f"{url}/gradio_api/upload", files={"files": ("a.txt", b"x" * 2_000_000)}, timeout=30)
+        assert big.status_code == 413
+        assert httpx.get(f"{url}/monitoring", timeout=20).status_code == 403
     finally:
         app.close()
 

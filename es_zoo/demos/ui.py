@@ -201,6 +201,7 @@ def _zoo(demo: Demo, results: tuple) -> None:
         with gr.Row():
             query = gr.Textbox(label="Search", placeholder="beto, t5, ner ...", max_length=100)
             family = gr.Dropdown(zoo.families(), value="all", label="Family")
+        gr.Examples([["beto"], ["t5s"], ["ner"], ["translation"]], inputs=query, label="Try (then press Enter)")
         table = gr.Dataframe(pd.DataFrame(zoo.catalogue_rows(), columns=zoo.CATALOGUE_COLUMNS), interactive=False,
                              elem_id="catalogue")
         search = _safe(lambda q, f: pd.DataFrame(zoo.catalogue_rows(q, f), columns=zoo.CATALOGUE_COLUMNS))
@@ -212,14 +213,26 @@ def _zoo(demo: Demo, results: tuple) -> None:
         task = gr.Dropdown(zoo.board_tasks(results), value="all", label="Task")
         board0 = pd.DataFrame(zoo.leaderboard(results), columns=zoo.BOARD_COLUMNS)
         board = gr.Dataframe(board0, interactive=False, elem_id="leaderboard")
-        chart = gr.BarPlot(board0.assign(label=board0["model"] + " · " + board0["metric"]), x="label", y="value",
-                           color="origin", title="Scores", elem_id="chart", x_label_angle=-45)
+        chart = gr.BarPlot(_bars(board0), x="label", y="value", color="origin", title="Scores", elem_id="chart",
+                           x_label_angle=-45)
 
         def show(t: str) -> tuple:
             df = pd.DataFrame(zoo.leaderboard(results, t), columns=zoo.BOARD_COLUMNS)
-            return df, df.assign(label=df["model"] + " · " + df["metric"])
+            return df, _bars(df)
 
         task.change(_safe(show), task, [board, chart], api_name="board")
+
+
+def _bars(df: Any) -> Any:
+    """One bar per leaderboard row. A bar plot adds up rows that share a label, so each label names the
+    model, task and metric, and the dataset (then the row's origin) where that is not enough to tell rows
+    apart."""
+    out = df.assign(label=df["model"] + " · " + df["task"] + " · " + df["metric"])
+    twice = out["label"].duplicated(keep=False)
+    out.loc[twice, "label"] = out["label"] + " · " + out["dataset"].astype(str)
+    twice = out["label"].duplicated(keep=False)
+    out.loc[twice, "label"] = out["label"] + " · " + out["origin"] + " " + out.groupby("label").cumcount().add(1).astype(str)
+    return out
 
 
 BUILDERS: dict[str, Callable[[Demo, P.Loaded], None]] = {

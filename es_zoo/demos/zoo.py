@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from es_zoo.demos.predict import DemoError
+
 CATALOGUE_COLUMNS = ["name", "family", "kind", "hub id", "parameters", "licence", "recipe"]
 BOARD_COLUMNS = ["model", "task", "dataset", "metric", "value", "origin"]
 
@@ -42,8 +44,13 @@ def measured_rows(paths: list[str | Path]) -> list[list]:
         for f in files:
             try:
                 data = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
+            except json.JSONDecodeError as exc:
+                raise DemoError(f"{f}: line {exc.lineno}, column {exc.colno}: {exc.msg}; expected the JSON "
+                                "results file es-zoo writes (results.json)") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DemoError(f"{f}: cannot be read as an es-zoo results file ({exc})") from None
+            if not isinstance(data, dict):
+                raise DemoError(f"{f}: expected a JSON object (an es-zoo results.json), found {type(data).__name__}")
             model = str(data.get("model") or data.get("recipe") or f.parent.name)
             model = Path(model).name if "/" in model and Path(model).exists() else model
             entries = dict(data.get("tasks") or {})
