@@ -529,8 +529,12 @@ def demo_cmd(task: str, model: str | None, reverse_model: str | None, results: t
     from es_zoo.demos import launch
 
     click.echo(f"es-zoo demo {task} on http://{host}:{port} (Ctrl+C to stop)")
-    launch(task, model=model, port=port, host=host, share=share, max_queue=max_queue, concurrency=concurrency,
-           reverse_model=reverse_model, results=results)
+    try:
+        launch(task, model=model, port=port, host=host, share=share, max_queue=max_queue, concurrency=concurrency,
+               reverse_model=reverse_model, results=results)
+    except OSError as exc:  # Gradio's "Cannot find empty port", an address that is not this machine's, ...
+        raise EsZooError(f"cannot listen on {host}:{port}: {str(exc).splitlines()[0]} Pass another --port "
+                         "(or stop what uses this one).") from None
 
 
 @cli.group("spaces", cls=_Group)

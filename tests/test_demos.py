@@ -174,6 +174,31 @@ def test_the_chart_has_one_bar_per_leaderboard_row(published_runs: dict) -> None
     assert (bars["value"] == df["value"]).all() and bars["value"].max() <= 100
 
 
+def test_a_busy_port_is_one_clear_line() -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from es_zoo.cli import cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(cli, ["demo", "zoo", "--port", str(port)])
+    assert res.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in res.output and "--port" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_every_default_model_is_in_the_catalogue() -> None:
+    from es_zoo.catalog import find_model
+
+    for demo in DEMOS.values():
+        for name in (demo.default, demo.reverse_default):
+            assert name is None or (find_model(name) and find_model(name).hub_id), (demo.name, name)
+        assert demo.kind == "zoo" or demo.examples, demo.name  # Spanish examples in every demo
+
+
 def test_a_malformed_results_file_is_named_with_its_line(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
