@@ -14,7 +14,6 @@ from typing import Any, Callable
 from es_zoo import __version__
 
 GRADIO_VERSION = "6.31.0"  # the Gradio the demos are tested with (pinned in the dev extra)
-SPACE_ALLOW = ("app.py", "README.md", "requirements.txt")
 _COLORS = {"fill-mask": ("yellow", "red"), "zoo": ("green", "blue")}
 
 _APP = '''"""{title}: an es-zoo demo, as a Hugging Face Space or locally (`python app.py`).

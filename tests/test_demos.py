@@ -140,6 +140,9 @@ def test_generation_demos(servers: dict) -> None:
                        ("dialogue", ("Quería saber el horario de trenes.\nDígame para qué día.",))):
         out = servers[name].predict(*args, api_name="/predict")
         assert isinstance(out, str) and out.strip(), name
+    # each text box's limit is the one it shows ("at most 300 characters" for a question)
+    assert "at most 300" in _error(servers["generative-qa"].predict, "¿" + "a" * 400 + "?", "Ana vive en Sevilla.",
+                                   "/predict")
     # no en->es model was given: the direction says so
     assert "en → es" in _error(servers["translation"].predict, "The train leaves at eight.", "en → es", "/predict")
 

@@ -101,8 +101,7 @@ def get_demo(name: str) -> Demo:
     return DEMOS[name]
 
 
-def build(name: str, model: str | None = None, reverse_model: str | None = None, results: tuple = (),
-          max_chars: int | None = None) -> Any:
+def build(name: str, model: str | None = None, reverse_model: str | None = None, results: tuple = ()) -> Any:
     """The ``gradio.Blocks`` of demo ``name`` (see :mod:`es_zoo.demos.ui`)."""
     from es_zoo.demos.ui import build_blocks
 

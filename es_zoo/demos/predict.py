@@ -245,14 +245,13 @@ def generate_text(m: Loaded, task_name: str, fields: dict[str, Any], max_chars: 
     and the model family's prefix, decoded with the model's saved generation settings (batched helper)."""
     from es_zoo.generation import family, generate
     from es_zoo.tasks.definitions import load_task
-    from es_zoo.tasks.seq2seq import source_text
+    from es_zoo.tasks.seq2seq import separator, source_text
 
     m.require()
     task = load_task(task_name)
     row = {k: ([check_text(t, k, max_chars) for t in v] if isinstance(v, list) else check_text(v, k, max_chars))
            for k, v in fields.items()}
-    sep = m.tokenizer.sep_token or m.tokenizer.eos_token or " "
-    source = source_text(task, None, row, task.hparams, family(m.model), sep=sep)
+    source = source_text(task, None, row, task.hparams, family(m.model), sep=separator(m.tokenizer))
     g = m.model.generation_config
     with _LOCK:
         out = generate(m.model, m.tokenizer, [source], num_beams=g.num_beams or task.hparams.num_beams,

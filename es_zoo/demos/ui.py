@@ -153,7 +153,7 @@ def _generation(demo: Demo, m: P.Loaded) -> None:
 
     if demo.task == "generative_qa":
         inputs = [_text("Question", 1, 300), _text("Context", 6, 4000)]
-        make = lambda q, c: {"question": q, "context": c}  # noqa: E731
+        make = lambda q, c: {"question": P.check_text(q, "question", 300), "context": c}  # noqa: E731
     elif demo.task == "dialogue":
         inputs = [_text("Conversation so far (one turn per line)", 5, 3000)]
         make = lambda h: {"history": [t for t in (h or "").splitlines() if t.strip()] or [h]}  # noqa: E731
