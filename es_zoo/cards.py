@@ -26,14 +26,25 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
+# How a run was executed, not what was trained: never a hyperparameter of the model a card describes.
+RUN_MECHANICS = frozenset({
+    "training.compile", "training.compile_mode", "training.compile_backend", "training.optimizer_impl",
+    "training.pin_memory", "training.trackers", "training.peak_tflops", "training.process_group_timeout_s",
+    "training.dataloader_workers", "model.attn_implementation",
+})
+
+
 def non_default_hyperparameters(config: PresetConfig) -> list[tuple[str, Any]]:
-    """Settings of ``config`` whose value differs from the schema default (phases always listed)."""
+    """Settings of ``config`` whose value differs from the schema default (phases always listed);
+    how the run was executed (compilation, optimizer kernels, trackers: :data:`RUN_MECHANICS`) is left out."""
     rows = []
     for section in ("tokenizer", "model", "objective", "training"):
         obj = getattr(config, section)
         if obj is None:
             continue
         for f in dataclasses.fields(obj):
+            if f"{section}.{f.name}" in RUN_MECHANICS:
+                continue
             value = getattr(obj, f.name)
             if f.default is not dataclasses.MISSING and value == f.default:
                 continue
@@ -220,6 +231,12 @@ def model_card_text(cfg: ResolvedRecipe, results: dict, repo_id: str | None = No
             f", {'uncased' if c.tokenizer.lowercase else 'cased'}" if c.tokenizer.kind == "wordpiece" else "")
     else:
         tokenizer = f"the warm-start checkpoint's, {results['training']['vocab_size']:,} entries"
+    sample = (results.get("data") or {}).get("tokenizer_sample") or {}
+    if c.tokenizer is not None and sample.get("characters"):
+        share = sample.get("share_of_training_text")
+        tokenizer += (f"; trained on {sample['characters']:,} characters of text ("
+                      + (f"{100 * share:.1f}% of the training text, " if share is not None else "")
+                      + "the documents with the smallest hash of their text, so spread over the whole corpus)")
     card = ModelCard.from_template(
         data,
         template_path=str(model_cards_dir() / "model_card.md"),

@@ -181,12 +181,21 @@ def recipes_cp(name: str, destination: str, overwrite: bool) -> None:
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps in total.")
 @click.option("--resume", is_flag=True, help="Continue the run in --output-dir from its newest complete checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace the es-zoo run already in --output-dir.")
+@click.option("--data", default=None, type=click.Path(),
+              help="A folder made by `es-zoo prepare` (tokenizer + token shards): used as it is, never "
+                   "re-tokenized, after checking it was prepared for this recipe [default: prepare the corpus "
+                   "into RUN_DIR/data].")
+@click.option("--report-to", "report_to", multiple=True, metavar="NAME",
+              help="Also log training to this experiment tracker (tensorboard, wandb, trackio, mlflow, ...; "
+                   "repeatable or comma-separated): sets training.trackers; files under RUN_DIR/tracking.")
 def reproduce_cmd(recipe: str, overrides: tuple[str, ...], preset: str, corpus: str | None,
-                  output_dir: str | None, max_steps: int | None, resume: bool, overwrite: bool) -> None:
+                  output_dir: str | None, max_steps: int | None, resume: bool, overwrite: bool,
+                  data: str | None, report_to: tuple[str, ...]) -> None:
     """Reproduce a model end to end: tokenizer, pretraining, held-out evaluation, model folder.
 
     RECIPE is a shipped recipe name (see `es-zoo recipes list`) or a YAML path. OVERRIDES are
-    KEY=VALUE settings checked against the schema, e.g. training.learning_rate=2e-4.
+    KEY=VALUE settings checked against the schema, e.g. training.learning_rate=2e-4. Without --data
+    the corpus is first prepared into RUN_DIR/data (tokenizer, token shards; see `es-zoo prepare`).
 
     \b
     es-zoo reproduce beto                                  # tiny preset, embedded corpus, CPU
@@ -194,16 +203,114 @@ def reproduce_cmd(recipe: str, overrides: tuple[str, ...], preset: str, corpus: 
     es-zoo reproduce t5s                                   # T5 span corruption
     es-zoo reproduce bert2bert                             # BETO2BETO warm start (+ adaptation)
     es-zoo reproduce bert2bert model.share_weights=true    # BETOShare
-    es-zoo reproduce beto --preset paper --corpus DATA --output-dir runs/beto
+    es-zoo prepare beto --preset paper --corpus CORPUS --output data/beto-paper
+    accelerate launch --config_file recipes/accelerate/multi_gpu.yaml -m es_zoo reproduce beto \\
+        --preset paper --data data/beto-paper --output-dir runs/beto-paper
     accelerate launch --num_processes 2 --cpu -m es_zoo reproduce t5s --output-dir runs/t5s-2
+    es-zoo reproduce beto --report-to tensorboard          # + TensorBoard events in RUN_DIR/tracking
     """
     from es_zoo.reproduce import reproduce
 
+    trackers = [n.strip() for item in report_to for n in item.split(",") if n.strip()]
+    if trackers:  # an ordinary override, checked like any other: an unknown name fails at load time
+        overrides = (*overrides, f"training.trackers=[{', '.join(trackers)}]")
     result = reproduce(recipe, preset=preset, output_dir=output_dir, corpus=corpus, overrides=overrides,
-                       max_steps=max_steps, resume=resume, overwrite=overwrite,
+                       max_steps=max_steps, resume=resume, overwrite=overwrite, data=data,
                        command="es-zoo reproduce " + " ".join(sys.argv[2:]))
     if result.get("stopped_early"):
         sys.exit(0)
+
+
+# ------------------------------------------------------------------------------------- prepare
+
+
+@cli.command("prepare")
+@click.argument("recipe")
+@click.argument("overrides", nargs=-1)
+@click.option("--output", "output", required=True, type=click.Path(),
+              help="The prepared folder (a rerun of the same command resumes it).")
+@click.option("--preset", default="tiny", show_default=True, help="Preset of the recipe (tiny or paper).")
+@click.option("--corpus", default=None,
+              help="Pretraining text: 'embedded', a .txt/.jsonl/.parquet file, a folder, or a Hub dataset id.")
+@click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default="local", show_default=True,
+              help="datatrove executor: local processes, Slurm job arrays, or a Ray cluster.")
+@click.option("--workers", type=int, default=None,
+              help="Tasks running at once (local: processes on this machine; ray: at once) [all cores].")
+@click.option("--tasks", type=int, default=None,
+              help="Group the corpus into this many tasks (shards) [one per --chunk-mb of text].")
+@click.option("--chunk-mb", type=int, default=128, show_default=True,
+              help="Text per task when cutting large files (uncompressed .txt/.jsonl at record starts, "
+                   "parquet at row groups).")
+@click.option("--margin", type=float, default=0.05, show_default=True,
+              help="Extra share of tokens over what the schedule needs (presets with corpus.max_epochs).")
+@click.option("--overwrite", is_flag=True, help="Replace a different preparation already in --output.")
+@click.option("--slurm-partition", default=None, help="Slurm: partition (required with --executor slurm).")
+@click.option("--slurm-time", default="24:00:00", show_default=True, help="Slurm: time limit per task.")
+@click.option("--slurm-cpus", type=int, default=4, show_default=True, help="Slurm: CPUs per task.")
+@click.option("--slurm-mem-per-cpu-gb", type=int, default=4, show_default=True, help="Slurm: memory per CPU.")
+@click.option("--slurm-qos", default=None, help="Slurm: quality of service.")
+@click.option("--slurm-venv", default=None, help="Slurm: virtual environment the jobs activate [none].")
+@click.option("--slurm-arg", "slurm_args", multiple=True, metavar="KEY=VALUE",
+              help="Slurm: any other sbatch option, e.g. --slurm-arg account=nlp (repeatable).")
+@click.option("--ray-address", default=None, help="Ray: the cluster to connect to [a local Ray].")
+def prepare_cmd(recipe: str, overrides: tuple[str, ...], output: str, preset: str, corpus: str | None,
+                executor: str, workers: int | None, tasks: int | None, chunk_mb: int, margin: float,
+                overwrite: bool, slurm_partition: str | None, slurm_time: str, slurm_cpus: int,
+                slurm_mem_per_cpu_gb: int, slurm_qos: str | None, slurm_venv: str | None,
+                slurm_args: tuple[str, ...], ray_address: str | None) -> None:
+    """Prepare a recipe's corpus once: tokenizer + sharded, memory-mapped token files + manifest.
+
+    Runs as a datatrove pipeline (scan, dedup, tokenizer, tokenize, manifest). The tokenizer trains on a
+    deterministic sample spread over the whole corpus (tokenizer.max_training_chars); presets with
+    corpus.max_epochs tokenize only what their schedule needs. A killed preparation resumes when the same
+    command runs again; `es-zoo reproduce RECIPE --data OUTPUT` then trains from it without re-tokenizing,
+    on one process or many.
+
+    \b
+    es-zoo prepare beto --output data/beto-tiny                       # the embedded corpus, all cores
+    es-zoo prepare beto --preset paper --corpus ~/corpora/es --output data/beto-paper --workers 16
+    es-zoo prepare t5s --preset paper --corpus ~/corpora/es --output /shared/t5s-paper \\
+        --executor slurm --slurm-partition cpu --slurm-cpus 8
+    """
+    from es_zoo.prepare import SlurmOptions, prepare
+    from es_zoo.recipes import load_recipe
+
+    overrides = list(overrides)
+    if corpus is not None:
+        overrides.append(f"corpus.source={json.dumps(corpus)}")
+    if workers is not None and workers < 1:
+        raise EsZooError(f"--workers must be >= 1, got {workers}")
+    if tasks is not None and tasks < 1:
+        raise EsZooError(f"--tasks must be >= 1, got {tasks}")
+    if chunk_mb < 1:
+        raise EsZooError(f"--chunk-mb must be >= 1, got {chunk_mb}")
+    cfg = load_recipe(recipe, preset=preset, overrides=overrides)
+    slurm = None
+    if executor == "slurm":
+        if not slurm_partition:
+            raise EsZooError("--executor slurm needs --slurm-partition")
+        extra = {}
+        for item in slurm_args:
+            if "=" not in item:
+                raise EsZooError(f"--slurm-arg {item!r}: expected KEY=VALUE, e.g. account=nlp")
+            k, v = item.split("=", 1)
+            extra[k.strip()] = v
+        slurm = SlurmOptions(partition=slurm_partition, time=slurm_time, cpus_per_task=slurm_cpus,
+                             mem_per_cpu_gb=slurm_mem_per_cpu_gb, qos=slurm_qos, venv_path=slurm_venv,
+                             sbatch_args=extra)
+    tokenizer_from = None
+    if cfg.model.architecture == "bert2bert":
+        from es_zoo.loading import resolve
+
+        where, is_local = resolve(cfg.model.encoder)
+        if not is_local:
+            raise EsZooError("bert2bert takes its BETO's tokenizer: point model.encoder at a local BETO folder "
+                             "or run folder (es-zoo prepare bert2bert model.encoder=PATH ...)")
+        tokenizer_from = where
+    prepare(cfg, output, executor=executor, workers=workers, tasks=tasks, chunk_bytes=chunk_mb << 20,
+            margin=margin, overwrite=overwrite, tokenizer_from=tokenizer_from, slurm=slurm,
+            ray_options={"address": ray_address} if ray_address else None, echo=click.echo,
+            command="es-zoo prepare " + " ".join(sys.argv[2:]))
 
 
 # ---------------------------------------------------------------------------------- GLUES tasks

@@ -133,19 +133,48 @@ def _open_binary(path: Path):
     return f
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, decoded line) with read and decode errors turned into CorpusError."""
+def _line_at(path: Path, start: int, relative: int) -> int:
+    """The 1-based line number of line ``relative`` (1-based) of a byte range starting at ``start``.
+
+    Only called to word an error: it counts the newlines before ``start`` (uncompressed files only).
+    """
+    if start <= 0:
+        return relative
+    before = 0
+    with open(path, "rb") as f:
+        left = start
+        while left > 0:
+            chunk = f.read(min(left, 1 << 24))
+            if not chunk:
+                break
+            before += chunk.count(b"\n")
+            left -= len(chunk)
+    return before + relative
+
+
+def _lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str]]:
+    """(1-based line number, decoded line) with read and decode errors turned into CorpusError.
+
+    With ``start``/``end`` (uncompressed files, both at line starts) only the lines beginning in
+    ``[start, end)`` are read; line numbers stay those of the whole file.
+    """
     number = 0
     with _open_binary(path) as f:
+        if start:
+            f.seek(start)
+        pos = start
         try:
             for number, raw in enumerate(f, 1):
+                if end is not None and pos >= end:
+                    return
+                pos += len(raw)
                 try:
                     # A byte-order mark (common in files saved on Windows) would break json.loads.
-                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                    yield number, raw.decode("utf-8-sig" if number == 1 and start == 0 else "utf-8")
                 except UnicodeDecodeError as exc:
                     raise CorpusError(
-                        f"{path}:{number}: not UTF-8 text (byte {raw[exc.start]:#04x} at column "
-                        f"{exc.start + 1}); convert the file to UTF-8"
+                        f"{path}:{_line_at(path, start, number)}: not UTF-8 text (byte {raw[exc.start]:#04x} at "
+                        f"column {exc.start + 1}); convert the file to UTF-8"
                     ) from None
         except (OSError, EOFError, zlib.error) as exc:
             # A truncated or corrupt gzip stream fails part-way: say where reading stopped.
@@ -153,9 +182,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             raise CorpusError(f"{path}: {what} (reading stopped after line {number}: {exc})") from None
 
 
-def _read_txt(path: Path) -> Iterator[tuple[str, None]]:
+def _read_txt(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[str, None]]:
     block: list[str] = []
-    for _, line in _lines(path):
+    for _, line in _lines(path, start, end):
         if line.strip():
             block.append(line)
         elif block:
@@ -165,30 +194,31 @@ def _read_txt(path: Path) -> Iterator[tuple[str, None]]:
         yield "".join(block), None
 
 
-def _read_jsonl(path: Path, field: str, split_field: Optional[str] = None):
+def _read_jsonl(path: Path, field: str, split_field: Optional[str] = None, start: int = 0,
+                end: int | None = None):
     expected = f"expected a JSON object with a string field '{field}'"
-    for number, line in _lines(path):
+    for number, line in _lines(path, start, end):
         if not line.strip():
             continue  # blank lines (a trailing newline, an empty last line) are harmless
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CorpusError(f"{path}:{number}: {expected}; not valid JSON ({exc.msg})") from None
+            raise CorpusError(f"{path}:{_line_at(path, start, number)}: {expected}; not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise CorpusError(f"{path}:{number}: {expected}; got {type(record).__name__}")
+            raise CorpusError(f"{path}:{_line_at(path, start, number)}: {expected}; got {type(record).__name__}")
         text = record.get(field)
         if not isinstance(text, str):
             keys = ", ".join(map(repr, list(record)[:10])) or "none"
             got = "it is missing" if field not in record else f"it is {type(text).__name__}"
             raise CorpusError(
-                f"{path}:{number}: {expected}; {got} (keys: {keys}). "
+                f"{path}:{_line_at(path, start, number)}: {expected}; {got} (keys: {keys}). "
                 "Set corpus.text_field to the field that holds the text."
             )
         split = None
         if split_field is not None:
             split = record.get(split_field)
             if split not in SPLITS:
-                raise CorpusError(f"{path}:{number}: expected '{split_field}' to be one of {SPLITS}")
+                raise CorpusError(f"{path}:{_line_at(path, start, number)}: expected '{split_field}' to be one of {SPLITS}")
         yield text, split
 
 
@@ -213,26 +243,30 @@ def _open_parquet(path: Path, field: str):
     return pf
 
 
-def _read_parquet(path: Path, field: str):
-    row = 0
-    for batch in _open_parquet(path, field).iter_batches(columns=[field], batch_size=1024):
+def _read_parquet(path: Path, field: str, groups: range | None = None):
+    pf = _open_parquet(path, field)
+    groups = range(pf.num_row_groups) if groups is None else groups
+    row = sum(pf.metadata.row_group(g).num_rows for g in range(groups.start)) if len(groups) else 0
+    if not len(groups):
+        return
+    for batch in pf.iter_batches(columns=[field], batch_size=1024, row_groups=list(groups)):
         for text in batch.column(0).to_pylist():
             row += 1
             if not isinstance(text, str):
-                raise CorpusError(f"{path}: row {row}: expected a string in column '{field}', got {text!r}")
+                raise CorpusError(f"{path}: row {row}: expected a string in column '{field}', got {text!r:.80}")
             yield text, None
 
 
-def _rows(dataset: Any, field: str, where: str):
+def _rows(dataset: Any, field: str, where: str, first_row: int = 0):
     """Rows of a datasets Dataset / IterableDataset; ``where`` names it in messages."""
     if dataset.column_names is None:  # a stream that does not declare its columns: check each row
         texts = (example.get(field) for example in dataset)
     else:
         texts = (t for batch in dataset.select_columns([field]).iter(batch_size=1024) for t in batch[field])
-    for row, text in enumerate(texts, 1):
+    for row, text in enumerate(texts, first_row + 1):
         if not isinstance(text, str):
             raise CorpusError(
-                f"{where}: row {row}: expected a string in column '{field}', got {text!r}. "
+                f"{where}: row {row}: expected a string in column '{field}', got {text!r:.80}. "
                 "Set corpus.text_field to the column that holds the text."
             )
         yield text, None
@@ -413,18 +447,116 @@ class Corpus:
             self._parts.append(("dataset", (_load_arrow(path, self.cfg.text_field), str(path))))
 
     def _raw(self) -> Iterator[tuple[str, Optional[str]]]:
-        field = self.cfg.text_field
+        for i in range(len(self._parts)):
+            yield from self.read_unit(Unit(i))
+
+    # ----------------------------------------------------------------------------------------------
+    # Units: how `es-zoo prepare` splits the corpus into pieces that tasks read independently
+    # ----------------------------------------------------------------------------------------------
+
+    def parts(self) -> list[dict]:
+        """What the corpus is made of, in reading order: one record per file (kind, path, bytes,
+        modification time) or dataset (kind, where). It identifies the corpus in a prepared folder's
+        fingerprint and lets a preparation task check that it reads what was planned."""
+        out = []
         for kind, what in self._parts:
-            if kind == "embedded":
-                yield from _read_jsonl(what, "text", split_field="split")
-            elif kind == "jsonl":
-                yield from _read_jsonl(what, field)
-            elif kind == "txt":
-                yield from _read_txt(what)
+            if kind == "dataset":
+                out.append({"kind": "dataset", "where": what[1], "rows": _dataset_rows(what[0])})
+                continue
+            st = Path(what).stat()
+            out.append({"kind": kind, "path": str(what), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
+        return out
+
+    def units(self, chunk_bytes: int = 256 << 20) -> list["Unit"]:
+        """Split the corpus into units of about ``chunk_bytes`` of text, in reading order.
+
+        Uncompressed ``.txt`` and ``.jsonl`` files are cut at document (``.txt``: after a blank line)
+        and line (``.jsonl``) starts; parquet files at row groups; datasets at rows; a streamed Hub
+        dataset at its own shards (its data files). Compressed files are one unit each (gzip cannot
+        seek). Reading every unit in order gives exactly the documents of the whole corpus, in order.
+
+        Example:
+            >>> from es_zoo.recipes import CorpusConfig
+            >>> [u.part for u in Corpus(CorpusConfig(source="embedded")).units()]
+            [0]
+        """
+        if chunk_bytes < 1:
+            raise CorpusError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+        units: list[Unit] = []
+        for i, (kind, what) in enumerate(self._parts):
+            if kind in ("txt", "jsonl") and not str(what).lower().endswith(".gz"):
+                size = Path(what).stat().st_size
+                cuts = [0]
+                while cuts[-1] + chunk_bytes < size:
+                    nxt = _next_record_start(Path(what), cuts[-1] + chunk_bytes, by_document=kind == "txt")
+                    if nxt is None or nxt >= size:
+                        break
+                    cuts.append(nxt)
+                cuts.append(size)
+                units += [Unit(i, a, b, b - a) for a, b in zip(cuts, cuts[1:])]
+            elif kind in ("txt", "jsonl", "embedded"):
+                units.append(Unit(i, size=_gzip_text_bytes(Path(what))))
             elif kind == "parquet":
-                yield from _read_parquet(what, field)
+                meta = _open_parquet(Path(what), self.cfg.text_field).metadata
+                start = acc = 0
+                for g in range(meta.num_row_groups):
+                    acc += meta.row_group(g).total_byte_size
+                    if acc >= chunk_bytes or g == meta.num_row_groups - 1:
+                        units.append(Unit(i, start, g + 1, acc))
+                        start, acc = g + 1, 0
             else:
-                yield from _rows(what[0], field, what[1])
+                ds = what[0]
+                rows = _dataset_rows(ds)
+                if rows is None:  # a stream: its own shards (data files) are the units
+                    shards = int(getattr(ds, "num_shards", None) or getattr(ds, "n_shards", 1) or 1)
+                    units += [Unit(i, k, k + 1, 0) for k in range(shards)]
+                    continue
+                nbytes = int(getattr(getattr(ds, "data", None), "nbytes", 0) or 0)
+                per_row = max(1, nbytes // max(1, rows))
+                step = max(1, chunk_bytes // per_row)
+                units += [Unit(i, a, min(rows, a + step), (min(rows, a + step) - a) * per_row)
+                          for a in range(0, rows, step)]
+        return units
+
+    def read_unit(self, unit: "Unit") -> Iterator[tuple[str, Optional[str]]]:
+        """The raw documents of one unit, ``(text, split)`` (split None unless the source fixes it)."""
+        kind, what = self._parts[unit.part]
+        field = self.cfg.text_field
+        end = None if unit.end < 0 else unit.end
+        if kind == "embedded":
+            yield from _read_jsonl(what, "text", split_field="split")
+        elif kind == "jsonl":
+            yield from _read_jsonl(what, field, start=unit.start, end=end)
+        elif kind == "txt":
+            yield from _read_txt(what, start=unit.start, end=end)
+        elif kind == "parquet":
+            groups = None if end is None else range(unit.start, end)
+            yield from _read_parquet(what, field, groups)
+        else:
+            ds, where = what
+            if _dataset_rows(ds) is None:
+                if end is not None:
+                    shards = int(getattr(ds, "num_shards", None) or getattr(ds, "n_shards", 1) or 1)
+                    ds = ds.shard(num_shards=shards, index=unit.start) if shards > 1 else ds
+                    where = f"{where}, shard {unit.start}"
+                yield from _rows(ds, field, where)
+            else:
+                if end is not None or unit.start:
+                    ds = ds.select(range(unit.start, _dataset_rows(ds) if end is None else end))
+                yield from _rows(ds, field, where, first_row=unit.start)
+
+    def cleaned(self, unit: "Unit", stats: Optional[dict] = None) -> Iterator[tuple[str, str]]:
+        """``(cleaned text, split)`` of the documents of ``unit`` that are at least ``min_chars`` long
+        (``stats`` counts ``read`` and ``too_short``); what `es-zoo prepare` reads."""
+        for raw, fixed in self.read_unit(unit):
+            text = clean_text(raw)
+            if stats is not None:
+                stats["read"] = stats.get("read", 0) + 1
+            if len(text) < self.cfg.min_chars:
+                if stats is not None:
+                    stats["too_short"] = stats.get("too_short", 0) + 1
+                continue
+            yield text, fixed if self._embedded else self._split_of(text)
 
     def _split_of(self, text: str) -> str:
         held = zlib.crc32(text.encode("utf-8")) / 2**32 < self.cfg.heldout_fraction
@@ -495,6 +627,78 @@ class Corpus:
         if stats.duplicates:
             reasons.append(f"{stats.duplicates} duplicates")
         return f"{head}: of its {read - other} documents, " + " and ".join(reasons) + " were dropped"
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Units (see Corpus.units)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of the corpus that one preparation task reads.
+
+    ``part`` is the index of a file (or dataset) among the corpus's parts; ``start``/``end`` a byte
+    range (``.txt``, ``.jsonl``), a row-group range (parquet), a row range (datasets) or a shard index
+    (streamed datasets); ``end`` -1 means "to the end". ``size`` estimates its bytes of text (0: unknown).
+    """
+
+    part: int
+    start: int = 0
+    end: int = -1
+    size: int = 0
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "start": self.start, "end": self.end, "size": self.size}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Unit":
+        return cls(int(d["part"]), int(d["start"]), int(d["end"]), int(d["size"]))
+
+
+def _next_record_start(path: Path, position: int, by_document: bool) -> Optional[int]:
+    """The first record start at or after ``position``: a line start (``.jsonl``), or the start of a
+    document (``.txt``: a non-blank line after a blank one). None if there is none."""
+    with open(path, "rb") as f:
+        f.seek(max(0, position - 1))
+        if position > 0 and f.read(1) != b"\n":
+            f.readline()  # the rest of the line that ``position`` falls in
+        pos = f.tell()
+        if not by_document:
+            return pos
+        # Not knowing whether the line before ``pos`` was blank, do not cut there: cut at the next
+        # line that follows a blank one (a document boundary for certain).
+        previous_blank = False
+        for raw in f:
+            blank = not raw.decode("utf-8", errors="replace").strip()
+            if previous_blank and not blank:
+                return pos
+            previous_blank = blank
+            pos += len(raw)
+    return None
+
+
+def _gzip_text_bytes(path: Path) -> int:
+    """Estimated uncompressed size of a gzip file (its compression ratio over the first 4 MB)."""
+    size = path.stat().st_size
+    if not path.name.lower().endswith(".gz"):
+        return size
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(4 << 20)
+            consumed = f.fileobj.tell() if hasattr(f, "fileobj") and f.fileobj else size  # type: ignore[attr-defined]
+    except (OSError, EOFError, zlib.error):
+        return size
+    return int(size * len(head) / max(1, consumed)) if consumed else size
+
+
+def _dataset_rows(ds: Any) -> Optional[int]:
+    """Rows of a datasets ``Dataset`` (None for a stream, whose length is unknown)."""
+    try:
+        return len(ds)
+    except TypeError:
+        return None
 
 
 def open_corpus(cfg: "CorpusConfig") -> Corpus:

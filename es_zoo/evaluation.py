@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,9 +27,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from es_zoo.training import MLMData
 
 
-def unigram_baseline(train_stream: np.ndarray, labels: np.ndarray, vocab_size: int) -> dict:
-    """Accuracy of the most frequent training token and perplexity of the smoothed unigram model."""
-    counts = np.bincount(np.asarray(train_stream, dtype=np.int64), minlength=vocab_size).astype(np.float64)
+def train_counts(data: Any, vocab_size: int) -> np.ndarray:
+    """How often each id occurs in the training stream: the prepared folder's counts (``es-zoo prepare``
+    adds them up while tokenizing) or, for a stream in memory, counted here."""
+    counts = getattr(data, "unigram_counts", None)
+    if counts is None:
+        counts = np.bincount(np.asarray(data.stream, dtype=np.int64), minlength=vocab_size)
+    if len(counts) < vocab_size:
+        counts = np.concatenate([counts, np.zeros(vocab_size - len(counts), dtype=counts.dtype)])
+    return counts
+
+
+def unigram_baseline(train: Any, labels: np.ndarray, vocab_size: int) -> dict:
+    """Accuracy of the most frequent training token and perplexity of the smoothed unigram model.
+
+    ``train`` is the training data (an ``MLMData`` / ``Seq2SeqData``, see :func:`train_counts`) or its
+    token stream.
+    """
+    if hasattr(train, "stream"):
+        counts = train_counts(train, vocab_size).astype(np.float64)
+    else:
+        counts = np.bincount(np.asarray(train, dtype=np.int64), minlength=vocab_size).astype(np.float64)
     probs = (counts + 1.0) / (counts.sum() + vocab_size)
     top = int(counts.argmax())
     return {
@@ -83,7 +101,7 @@ def evaluate_mlm(
         "masked_accuracy": correct / count, "loss": loss_sum / count,
         "perplexity": math.exp(loss_sum / count),
     }
-    out.update(unigram_baseline(data.stream, labels, data.vocab_size))
+    out.update(unigram_baseline(data, labels, data.vocab_size))
     return out
 
 
@@ -132,7 +150,7 @@ def evaluate_seq2seq(
         "loss": loss_sum / count, "perplexity": math.exp(min(loss_sum / count, 700.0)),
         "accuracy": float(correct[valid].mean()),
     }
-    base = unigram_baseline(data.stream, c.labels[valid], len_vocab(model))
+    base = unigram_baseline(data, c.labels[valid], len_vocab(model))
     out["unigram_accuracy"], out["unigram_perplexity"] = base["unigram_accuracy"], base["unigram_perplexity"]
     if data.family == "t5":
         out.update(_span_accuracy(c.labels, correct, data))
@@ -141,7 +159,7 @@ def evaluate_seq2seq(
         body, _ = _span_body(c.labels, data)
         out["span_token_accuracy"] = float(correct[body].mean()) if body.any() else 0.0
         out["span_token_unigram_accuracy"] = (
-            unigram_baseline(data.stream, c.labels[body], len_vocab(model))["unigram_accuracy"] if body.any() else 0.0)
+            unigram_baseline(data, c.labels[body], len_vocab(model))["unigram_accuracy"] if body.any() else 0.0)
     return out
 
 

@@ -26,11 +26,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def build_bert_mlm(cfg: "BertModelConfig", *, vocab_size: int, pad_token_id: int) -> "BertForMaskedLM":
-    """A freshly initialised ``BertForMaskedLM`` with the recipe's numbers (weights tied as in BERT)."""
+    """A freshly initialised ``BertForMaskedLM`` with the recipe's numbers and attention kernel (weights tied
+    as in BERT)."""
     from transformers import BertConfig, BertForMaskedLM
 
-    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "architecture"}
-    config = BertConfig(vocab_size=vocab_size, pad_token_id=pad_token_id, **fields)
+    config = BertConfig(vocab_size=vocab_size, pad_token_id=pad_token_id,
+                        attn_implementation=cfg.attn_implementation, **_fields(cfg))
     config.architectures = ["BertForMaskedLM"]
     return BertForMaskedLM(config)
 
@@ -61,6 +62,12 @@ class SparseMLM(torch.nn.Module):
         correct = (logits.argmax(-1) == labels).sum()
         return loss_sum, correct
 
+    def flops(self, *, rows: object, input_tokens: object, target_tokens: object) -> object:
+        """Training FLOPs of a step (``es_zoo.flops.bert_mlm_flops``; ``target_tokens`` = masked tokens)."""
+        from es_zoo.flops import bert_mlm_flops
+
+        return bert_mlm_flops(self.model.config, rows=rows, input_tokens=input_tokens, masked_tokens=target_tokens)
+
 
 def count_parameters(model: "torch.nn.Module") -> int:
     """Unique parameters (tied weights counted once)."""
@@ -73,7 +80,8 @@ def count_parameters(model: "torch.nn.Module") -> int:
 
 
 def _fields(cfg: object) -> dict:
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k != "architecture"}
+    """The recipe's model numbers as transformers config keywords (the attention kernel is passed apart)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("architecture", "attn_implementation")}
 
 
 def build_bart(cfg: "BartModelConfig", *, vocab_size: int, pad_token_id: int, bos_token_id: int,
@@ -88,7 +96,8 @@ def build_bart(cfg: "BartModelConfig", *, vocab_size: int, pad_token_id: int, bo
     config = BartConfig(
         vocab_size=vocab_size, pad_token_id=pad_token_id, bos_token_id=bos_token_id,
         eos_token_id=eos_token_id, decoder_start_token_id=eos_token_id, forced_bos_token_id=bos_token_id,
-        forced_eos_token_id=eos_token_id, is_encoder_decoder=True, **_fields(cfg),
+        forced_eos_token_id=eos_token_id, is_encoder_decoder=True, attn_implementation=cfg.attn_implementation,
+        **_fields(cfg),
     )
     config.architectures = ["BartForConditionalGeneration"]
     model = BartForConditionalGeneration(config)
@@ -108,7 +117,8 @@ def build_t5(cfg: "T5ModelConfig", *, vocab_size: int, pad_token_id: int, eos_to
 
     config = T5Config(
         vocab_size=vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id,
-        decoder_start_token_id=pad_token_id, is_encoder_decoder=True, **_fields(cfg),
+        decoder_start_token_id=pad_token_id, is_encoder_decoder=True, attn_implementation=cfg.attn_implementation,
+        **_fields(cfg),
     )
     config.architectures = ["T5ForConditionalGeneration"]
     model = T5ForConditionalGeneration(config)
@@ -249,6 +259,13 @@ class Seq2SeqLoss(torch.nn.Module):
         loss_sum = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="sum")
         correct = (flat.detach().argmax(-1) == labels.reshape(-1)).sum()
         return loss_sum, correct
+
+    def flops(self, *, rows: object, input_tokens: object, target_tokens: object) -> object:
+        """Training FLOPs of a step (``es_zoo.flops.encoder_decoder_flops``)."""
+        from es_zoo.flops import encoder_decoder_flops
+
+        return encoder_decoder_flops(self.model.config, rows=rows, input_tokens=input_tokens,
+                                     target_tokens=target_tokens)
 
     @torch.no_grad()
     def token_correct(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

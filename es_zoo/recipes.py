@@ -55,7 +55,10 @@ class TokenizerConfig:
     strip_accents: bool = False  # WordPiece only: BETO keeps accents in both variants
     min_frequency: int = 2  # a merge/word must appear this often to enter the vocabulary
     vocab_file: Optional[str] = None  # WordPiece only: use this published vocabulary instead of training one
-    max_training_chars: Optional[int] = None  # cap on the text read for training (None: all)
+    # Size of the tokenizer's training sample, in characters: the training documents with the smallest
+    # hash of their text, up to this budget, so the sample is spread over the whole corpus, the same on
+    # every run, and bounded in memory (es-zoo prepare; the manifest and the card record it). None: all.
+    max_training_chars: Optional[int] = None
     extra_ids: int = 0  # SentencePiece only: T5's sentinels <extra_id_0..N-1> (100 in T5 and T5S)
 
     def __post_init__(self) -> None:
@@ -63,6 +66,8 @@ class TokenizerConfig:
             raise ValueError(f"vocab_size must be at least 100, got {self.vocab_size}")
         if self.min_frequency < 1:
             raise ValueError("min_frequency must be >= 1")
+        if self.max_training_chars is not None and self.max_training_chars < 1000:
+            raise ValueError(f"max_training_chars must be at least 1000 (or null for all), got {self.max_training_chars}")
         if self.kind != "wordpiece":
             for name in ("lowercase", "strip_accents"):
                 if getattr(self, name):
@@ -92,6 +97,11 @@ class BertModelConfig:
     attention_probs_dropout_prob: float = 0.1
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
+    # Attention kernel, passed to transformers (``attn_implementation``): sdpa (PyTorch's fused
+    # scaled-dot-product attention, transformers 5's default for this model), eager (the reference
+    # matmul + softmax), flex_attention (torch>=2.5) or flash_attention_2 (needs the flash-attn package
+    # and a CUDA GPU). Not saved in config.json: a published model loads with transformers' default.
+    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_attention_heads:
@@ -123,6 +133,11 @@ class BartModelConfig:
     activation_dropout: float = 0.0
     init_std: float = 0.02
     scale_embedding: bool = False
+    # Attention kernel, passed to transformers (``attn_implementation``): sdpa (PyTorch's fused
+    # scaled-dot-product attention, transformers 5's default for this model), eager (the reference
+    # matmul + softmax), flex_attention (torch>=2.5) or flash_attention_2 (needs the flash-attn package
+    # and a CUDA GPU). Not saved in config.json: a published model loads with transformers' default.
+    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
         for heads in (self.encoder_attention_heads, self.decoder_attention_heads):
@@ -151,10 +166,19 @@ class T5ModelConfig:
     tie_word_embeddings: bool = False  # T5 v1.1 unties the input and output embeddings
     layer_norm_epsilon: float = 1e-6
     initializer_factor: float = 1.0
+    # Attention kernel, passed to transformers (``attn_implementation``): sdpa (PyTorch's fused
+    # scaled-dot-product attention, transformers 5's default for this model), eager (the reference
+    # matmul + softmax), flex_attention (torch>=2.5) or flash_attention_2 (needs the flash-attn package
+    # and a CUDA GPU). Not saved in config.json: a published model loads with transformers' default.
+    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError("dropout_rate must be in [0, 1)")
+        if self.attn_implementation == "flash_attention_2":
+            # T5 adds a relative-position bias to the attention scores, which FlashAttention 2 cannot take.
+            raise ValueError("attn_implementation 'flash_attention_2' is not supported by T5 in transformers "
+                             "(its attention adds a position bias); use sdpa, eager or flex_attention")
         if min(self.d_model, self.d_kv, self.d_ff, self.num_layers, self.num_decoder_layers, self.num_heads) < 1:
             raise ValueError("model sizes must be >= 1")
 
@@ -252,10 +276,17 @@ class CorpusConfig:
     min_chars: int = 1  # drop documents shorter than this after cleaning
     max_documents: Optional[int] = None  # stop after this many documents (None: all)
     streaming: Optional[bool] = None  # Hub datasets: None = stream
+    # The most passes the schedule may make over the prepared training tokens. `es-zoo prepare` then
+    # tokenizes only what the schedule needs (its tokens / max_epochs, plus a margin), drawn by hash across
+    # the corpus, and fails early if the corpus is too small; `reproduce --data` refuses a folder with too
+    # few tokens. None: the whole corpus, as many passes as the schedule makes (BETO repeats its corpus).
+    max_epochs: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.heldout_fraction < 1.0:
             raise ValueError("heldout_fraction must be in [0, 1)")
+        if self.max_epochs is not None and not 0.0 < self.max_epochs <= 1e6:
+            raise ValueError(f"max_epochs must be > 0 (or null for no limit), got {self.max_epochs}")
 
 
 @dataclass
@@ -273,6 +304,11 @@ class Phase:
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.seq_len < 8 or self.global_batch_size < 1:
             raise ValueError("max_steps >= 1, seq_len >= 8 and global_batch_size >= 1 are required")
+
+
+# accelerate's experiment trackers (accelerate.utils.LoggerType, less "all", which would depend on what
+# happens to be installed); kept here so that a recipe is checked without importing accelerate.
+TRACKERS = ("tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab")
 
 
 @dataclass
@@ -299,6 +335,36 @@ class TrainingConfig:
     save_every: int = 500
     keep_checkpoints: int = 2  # complete checkpoints kept (the newest last)
     dataloader_workers: int = 0  # background processes building batches (0: in the main process)
+    # How long a process may wait in a collective (a barrier, an all-reduce) for the others. The first
+    # process alone scores the held-out text, exports the model and writes the card while the others
+    # wait; data preparation never happens inside the process group (es-zoo prepare, before launch).
+    process_group_timeout_s: int = 1800
+    # GPU step options (docs/install-gpu-tpu.md, "GPU step options"). None of them changes what is
+    # computed, only how fast; every default keeps the CPU loop exactly as it was.
+    # torch.compile the loss module (the model's forward and the loss), in place: saved weights,
+    # unwrap and export see the plain transformers model. Shapes that vary between slices (BART pads
+    # each slice to its longest input) make dynamo compile once more with dynamic sizes, then no more.
+    compile: bool = False
+    # torch.compile mode; None: torch's default. reduce-overhead uses CUDA graphs (one per shape).
+    compile_mode: Optional[Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]] = None
+    compile_backend: str = "inductor"  # torch.compile backend (aot_eager: no code generation, for tests)
+    # How the optimizer updates the tensors: auto = the per-tensor loop on CPU (as es-zoo always did),
+    # on CUDA torch's fused AdamW or the foreach AdamWScale; loop, foreach (torch._foreach_* kernels
+    # over all tensors at once) or fused (torch AdamW only; not available for adamw_scale).
+    optimizer_impl: Literal["auto", "loop", "foreach", "fused"] = "auto"
+    # CUDA only: fp32 matmuls and convolutions may use TF32 tensor cores (10-bit mantissa inputs);
+    # faster on Ampere and newer, slightly less exact. Ignored on other devices.
+    allow_tf32: bool = False
+    # CUDA only: batches are copied into pinned (page-locked) host memory by the batch thread and sent
+    # to the GPU with non_blocking copies, so the copy overlaps the computation. Ignored on CPU.
+    pin_memory: bool = True
+    # Experiment trackers that get what logs/train.jsonl gets (accelerate's names: tensorboard, wandb,
+    # trackio, mlflow, comet_ml, aim, clearml, dvclive, swanlab); files under RUN_DIR/tracking.
+    # `es-zoo reproduce ... --report-to NAME` sets it. Each tracker's own package must be installed.
+    trackers: list[str] = field(default_factory=list)
+    # Dense bf16 peak TFLOP/s of one device, for the model FLOPs utilisation (mfu) in the log; None:
+    # looked up by CUDA device name (es_zoo.flops.PEAK_TFLOPS), absent from the log when unknown.
+    peak_tflops: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.micro_batch_size < 1:
@@ -321,6 +387,22 @@ class TrainingConfig:
             raise ValueError("keep_checkpoints must be >= 1")
         if self.log_every < 1 or self.save_every < 1:
             raise ValueError("log_every and save_every must be >= 1")
+        if not 60 <= self.process_group_timeout_s <= 7 * 24 * 3600:
+            raise ValueError(f"process_group_timeout_s must be in [60, 604800] seconds, got {self.process_group_timeout_s}")
+        if self.optimizer_impl == "fused" and self.optimizer == "adamw_scale":
+            raise ValueError("optimizer_impl 'fused' is not available for optimizer 'adamw_scale' (PyTorch has no "
+                             "fused kernel for it); use foreach, loop or auto")
+        if self.compile_mode is not None and not self.compile:
+            raise ValueError(f"compile_mode {self.compile_mode!r} needs compile: true")
+        if not self.compile_backend.strip():
+            raise ValueError("compile_backend must name a torch.compile backend, e.g. inductor")
+        unknown = [name for name in self.trackers if name not in TRACKERS]
+        if unknown:
+            raise ValueError(f"trackers: unknown tracker {unknown[0]!r}; expected some of: {', '.join(TRACKERS)}")
+        if len(set(self.trackers)) != len(self.trackers):
+            raise ValueError("trackers: a tracker is named twice")
+        if self.peak_tflops is not None and not self.peak_tflops > 0:
+            raise ValueError("peak_tflops must be > 0 (or null: looked up by device name)")
 
     def micro_batch(self, phase: int) -> int:
         """Sequences per process per forward pass in ``phase``."""

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from es_zoo.errors import RunDirError
+from es_zoo.errors import CorpusError, RunDirError
 from es_zoo.recipes import ResolvedRecipe, load_recipe, resolved_from_dict
 
 RUN_MARKERS = ("run_info.json", "recipe.yaml")
@@ -120,7 +120,8 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
 def _clear_run(run_dir: Path) -> None:
     """Remove what an earlier es-zoo run wrote (only our own entries)."""
     for name in ("run_info.json", "recipe.yaml", "tokenizer", "data", "checkpoints", "logs",
-                 "loss_curve.png", "results.json", "model", "encoder.json", "initial_scores.json", "beto"):
+                 "loss_curve.png", "results.json", "model", "encoder.json", "initial_scores.json", "beto",
+                 "tracking", ".prepare-failed", ".tmp-tokenizer", ".tmp-model"):
         p = run_dir / name
         if p.is_dir():
             shutil.rmtree(p)
@@ -132,65 +133,197 @@ def reproduce(
     recipe: str, preset: str = "tiny", output_dir: str | Path | None = None, corpus: str | None = None,
     overrides: list[str] | tuple[str, ...] = (), max_steps: int | None = None, resume: bool = False,
     overwrite: bool = False, interrupt_after: int | None = None, command: str | None = None,
+    data: str | Path | None = None,
 ) -> dict:
     """Run the whole reproduction; returns the results dictionary (also written to results.json).
+
+    ``data`` is a folder made by ``es-zoo prepare`` (its tokenizer and token shards are used as they are,
+    after checking that they were prepared for this recipe). Without it, the corpus is prepared into
+    ``RUN_DIR/data`` first, by the same pipeline. With several processes (``accelerate launch``) on one
+    machine that happens on the first process *before* the process group starts; across machines, run
+    ``es-zoo prepare`` first and pass ``data``.
 
     Example:
         >>> results = reproduce("beto", output_dir="runs/beto", max_steps=20)  # doctest: +SKIP
     """
     overrides = list(overrides)
+    explicit_source = corpus is not None or any(o.strip().startswith("corpus.source=") for o in overrides)
     if corpus is not None:
         overrides.append(f"corpus.source={json.dumps(corpus)}")
     cfg = load_recipe(recipe, preset=preset, overrides=overrides, max_steps=max_steps)
     run_dir = Path(output_dir or Path("runs") / f"{cfg.recipe}-{cfg.preset}")
-    decision = check_run_dir(run_dir, cfg, resume, overwrite)
-    if decision != "resume" or not (run_dir / "data" / "heldout.bin.json").is_file():
-        from es_zoo.corpus import open_corpus
+    if data is None and resume and (run_dir / "run_info.json").is_file():
+        data = json.loads((run_dir / "run_info.json").read_text()).get("data", {}).get("path")  # the run's own
+    manifest = None
+    if data is not None:
+        from es_zoo.prepare import cfg_with_prepared_corpus, check_compatible, read_manifest
 
-        open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
+        manifest = read_manifest(data)
+        cfg = cfg_with_prepared_corpus(cfg, manifest, explicit_source)
+        check_compatible(manifest, cfg, str(data))
+    decision = check_run_dir(run_dir, cfg, resume, overwrite)
+    world, local_world, rank = _launch_layout()
+    own_data = run_dir / "data"
+    if data is None:
+        if world > 1 and local_world != world:
+            raise RunDirError(
+                f"{world} processes on {world // max(1, local_world)} machines: prepare the data once before "
+                f"launching (es-zoo prepare {cfg.recipe} --preset {cfg.preset} --corpus ... --output DATA, on a "
+                "filesystem every machine sees, or copied to each) and pass --data DATA"
+            )
+        if cfg.model.architecture == "bert2bert" and world > 1:
+            from es_zoo.loading import resolve
+
+            if not resolve(cfg.model.encoder)[1]:
+                raise RunDirError(
+                    "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
+                    "a BETO cannot be fetched or reproduced while other processes wait"
+                )
+        if decision != "resume" or not (own_data / "manifest.json").is_file():
+            from es_zoo.corpus import open_corpus
+
+            open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
+    created = not run_dir.exists()
+    try:
+        if rank == 0:
+            if decision == "overwrite":
+                _clear_run(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if decision != "resume":
+                _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
+            if cfg.model.architecture == "bert2bert":
+                tok_dir = _warm_start_tokenizer(cfg, run_dir)
+                if manifest is not None:
+                    _check_warm_start_tokenizer(manifest, tok_dir, str(data))
+        if data is None:
+            # Before any process group exists: preparing takes as long as it takes, nobody waits in a
+            # collective with a timeout (see docs/prepare.md).
+            _prepare_own_data(cfg, run_dir, rank, world)
+            data = own_data
+    except CorpusError:
+        # The corpus must be fixed first (which a resume could not use anyway): a run folder this command
+        # created is removed, so the corrected command starts clean.
+        if rank == 0 and created and decision == "new":
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
     from accelerate import Accelerator
 
-    accelerator = Accelerator(mixed_precision=cfg.training.mixed_precision)
+    from es_zoo.training import tracker_kwargs
+
+    accelerator = Accelerator(mixed_precision=cfg.training.mixed_precision,
+                              kwargs_handlers=_process_group_kwargs(cfg), **tracker_kwargs(cfg.training, run_dir))
+    from es_zoo.prepare import read_manifest
+
+    manifest = read_manifest(data)
     if accelerator.is_main_process:
-        if decision == "overwrite":
-            _clear_run(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if decision != "resume":
-            _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
         info = {
             "es_zoo_command": command or " ".join(sys.argv),
             "recipe": cfg.recipe, "preset": cfg.preset, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "processes": accelerator.num_processes, "device": str(accelerator.device),
             "mixed_precision": cfg.training.mixed_precision, "git_revision": _git_revision(),
             "versions": library_versions(), "resumed": decision == "resume",
+            "data": {"path": str(Path(data).resolve()), "fingerprint": manifest["fingerprint"],
+                     "inside_run": Path(data).resolve() == own_data.resolve()},
         }
         _atomic_write(run_dir / "run_info.json", json.dumps(info, indent=2))
     accelerator.wait_for_everyone()
 
     if cfg.model.architecture == "bert":
-        return run_bert(cfg, run_dir, accelerator, resume=decision == "resume", interrupt_after=interrupt_after)
-    return run_seq2seq(cfg, run_dir, accelerator, resume=decision == "resume", interrupt_after=interrupt_after)
+        return run_bert(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
+                        interrupt_after=interrupt_after)
+    return run_seq2seq(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
+                       interrupt_after=interrupt_after)
 
 
-def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> Any:
-    """Train (or load the published vocabulary) once, on the main process; everyone loads the result."""
+def _launch_layout() -> tuple[int, int, int]:
+    """(processes, processes on this machine, global rank) from the launcher's environment
+    (torchrun / accelerate launch set WORLD_SIZE, LOCAL_WORLD_SIZE and RANK); (1, 1, 0) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)) or world)
+    rank = int(os.environ.get("RANK", "0") or 0)
+    return world, local_world, rank
+
+
+def _process_group_kwargs(cfg: ResolvedRecipe) -> list:
+    """The process-group timeout: long enough for what the first process does while the others wait
+    (held-out scoring, export, the model card, a checkpoint write), never a data preparation."""
+    import datetime
+
+    from accelerate import InitProcessGroupKwargs
+
+    return [InitProcessGroupKwargs(timeout=datetime.timedelta(seconds=cfg.training.process_group_timeout_s))]
+
+
+def _prepare_own_data(cfg: ResolvedRecipe, run_dir: Path, rank: int, world: int) -> None:
+    """Prepare the corpus into RUN_DIR/data on the first process; the others (same machine) wait for the
+    manifest, polling the file system (no process group yet, so no collective can time out)."""
+    import time
+
+    data_dir, failed = run_dir / "data", run_dir / ".prepare-failed"
+    if rank == 0:
+        failed.unlink(missing_ok=True)
+        try:
+            tokenizer_from = str(run_dir / "tokenizer") if cfg.model.architecture == "bert2bert" else None
+            from es_zoo.prepare import prepare
+
+            prepare(cfg, data_dir, workers=None, tokenizer_from=tokenizer_from,
+                    command=f"(es-zoo reproduce {cfg.recipe}: the run's own data)", echo=_echo)
+        except BaseException as exc:
+            if world > 1:
+                _atomic_write(failed, str(exc) or type(exc).__name__)
+            raise
+        return
+    while not (data_dir / "manifest.json").is_file():
+        if failed.is_file():
+            raise RunDirError(f"the first process could not prepare the data: {failed.read_text()}")
+        time.sleep(1.0)
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+def _check_warm_start_tokenizer(manifest: dict, tok_dir: Path, where: str) -> None:
+    """bert2bert with --data: the folder must have been prepared with this BETO's tokenizer."""
+    from es_zoo.prepare import _tokenizer_hash
+
+    prepared = (manifest["fingerprint_of"].get("tokenizer") or {}).get("sha256")
+    if prepared != _tokenizer_hash(str(tok_dir)):
+        raise RunDirError(
+            f"--data {where} was tokenized with another tokenizer than the BETO this bert2bert warm-starts "
+            f"from ({tok_dir}); prepare with `es-zoo prepare bert2bert model.encoder=... --output NEW_DIR`"
+        )
+
+
+def data_record(manifest: dict) -> dict:
+    """What results.json and the model card say about the training data: where it came from, how much
+    of it was prepared, and how the tokenizer's sample was drawn (from the prepared folder's manifest)."""
+    sel, sample = manifest["selection"], manifest["sample"]
+    return {
+        "fingerprint": manifest["fingerprint"],
+        "corpus": manifest["corpus_description"],
+        "train_tokens": manifest["splits"]["train"]["tokens"],
+        "train_documents": manifest["splits"]["train"]["documents"],
+        "heldout_tokens": manifest["splits"]["heldout"]["tokens"],
+        "dtype": manifest["dtype"],
+        "fraction_of_corpus": sel["fraction_of_corpus"],
+        "needed_tokens": sel["needed_tokens"],
+        "duplicates_dropped": sel["dropped"]["duplicates"],
+        "tokenizer_sample": {k: sample.get(k) for k in ("budget_chars", "characters", "documents",
+                                                         "share_of_training_text", "method", "note") if k in sample},
+    }
+
+
+def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, data_dir: Path, accelerator: Any) -> Any:
+    """The prepared tokenizer, copied into the run folder once (a run folder describes itself)."""
     from transformers import AutoTokenizer
 
-    from es_zoo.corpus import open_corpus
-    from es_zoo.tokenization import build_tokenizer
-
     tok_dir = run_dir / "tokenizer"
-    done = tok_dir / "COMPLETE"
-    if accelerator.is_main_process and not done.is_file():
-        corpus = open_corpus(cfg.corpus)
+    if accelerator.is_main_process and not (tok_dir / "COMPLETE").is_file():
         tmp = run_dir / ".tmp-tokenizer"
         shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.print(f"training the {cfg.tokenizer.kind} tokenizer on {corpus.source_description}")
-        # T5 has relative positions and no hard limit; its tokenizers say 512 (or the longest phase).
-        max_len = getattr(cfg.model, "max_position_embeddings", None) or max(
-            [512, cfg.evaluation.seq_len] + [p.seq_len for p in cfg.training.phases])
-        build_tokenizer(cfg.tokenizer, lambda: corpus.documents("train"), tmp, model_max_length=max_len)
+        shutil.copytree(data_dir / "tokenizer", tmp)
         (tmp / "COMPLETE").write_text("ok\n")
         shutil.rmtree(tok_dir, ignore_errors=True)
         os.replace(tmp, tok_dir)
@@ -198,41 +331,19 @@ def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> An
     return AutoTokenizer.from_pretrained(tok_dir)
 
 
-def _stage_tokens(cfg: ResolvedRecipe, run_dir: Path, tokenizer: Any, accelerator: Any,
-                  with_sentences: bool = False) -> dict:
-    """Tokenize the train and held-out documents once into flat token files.
+def _stage_tokens(cfg: ResolvedRecipe, data_dir: Path) -> dict:
+    """The prepared token streams (memory-mapped; each process reads only the rows it trains on)."""
+    from es_zoo.prepare import open_prepared
 
-    Documents are separated by ``[SEP]`` (BERT) or ``</s>`` (BART, T5). ``with_sentences`` also
-    stores where each sentence of the text begins (BART's sentence permutation needs it).
-    """
-    from es_zoo.corpus import open_corpus
-    from es_zoo.packing import read_token_file, write_token_file
-    from es_zoo.tokenization import tokenize_documents
-
-    data_dir = run_dir / "data"
-    if accelerator.is_main_process:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        corpus = None
-        for split, name in (("train", "train.bin"), ("heldout", "heldout.bin")):
-            if read_token_file(data_dir / name) is None:
-                corpus = corpus or open_corpus(cfg.corpus)
-                accelerator.print(f"tokenizing the {split} split of {corpus.source_description}")
-                separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-                kwargs = {"with_sentences": True} if with_sentences else {}
-                docs = tokenize_documents(tokenizer, corpus.documents(split), **kwargs)
-                n = write_token_file(docs, data_dir / name, separator)
-                accelerator.print(f"  {n:,} tokens")
-    accelerator.wait_for_everyone()
-    out = {split: read_token_file(data_dir / f"{split}.bin") for split in ("train", "heldout")}
-    if with_sentences:
-        from es_zoo.packing import read_sentence_starts
-
-        for split in ("train", "heldout"):
-            out[f"{split}_starts"] = read_sentence_starts(data_dir / f"{split}.bin")
+    prepared = open_prepared(data_dir)
+    out = {"train": prepared.train, "heldout": prepared.heldout, "unigram_counts": prepared.unigram_counts,
+           "manifest": prepared.manifest}
+    if prepared.train_starts is not None:
+        out["train_starts"], out["heldout_starts"] = prepared.train_starts, prepared.heldout_starts
     return out
 
 
-def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
+def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool,
              interrupt_after: int | None = None) -> dict:
     """BETO: WordPiece tokenizer, whole-word-masking pretraining, held-out MLM scores, export."""
     import torch
@@ -242,14 +353,15 @@ def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
     from es_zoo.tokenization import wordpiece_tables
     from es_zoo.training import MLMData, plot_loss_curve, pretrain
 
-    tokenizer = _stage_tokenizer(cfg, run_dir, accelerator)
-    streams = _stage_tokens(cfg, run_dir, tokenizer, accelerator)
+    tokenizer = _stage_tokenizer(cfg, run_dir, data_dir, accelerator)
+    streams = _stage_tokens(cfg, data_dir)
     is_special, is_continuation = wordpiece_tables(tokenizer)
     data = MLMData(
         stream=streams["train"], is_special=is_special, is_continuation=is_continuation,
         vocab_size=len(tokenizer), mask_id=tokenizer.mask_token_id, pad_id=tokenizer.pad_token_id,
         cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
     )
+    data.unigram_counts = streams["unigram_counts"]  # the evaluation's baseline, without reading the stream
     torch.manual_seed(cfg.training.seed)  # identical initial weights on every process and every run
     model = build_bert_mlm(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     summary = pretrain(cfg, model, data, run_dir, accelerator, resume=resume, interrupt_after=interrupt_after)
@@ -268,6 +380,7 @@ def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
         )
         results = {
             "recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces,
+            "data": data_record(streams["manifest"]),
             "heldout": scores,
             "training": {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
                          "processes": accelerator.num_processes},
@@ -360,17 +473,18 @@ _OBJECTIVE_LABEL = {
 }
 
 
-def _stage_warm_start(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> tuple[Any, dict]:
+def _warm_start_tokenizer(cfg: ResolvedRecipe, run_dir: Path) -> Path:
     """bert2bert: find the BETO to warm-start from (the catalogue's, a local folder or run, or a tiny
-    BETO reproduced first), copy its tokenizer into ``tokenizer/`` and record the choice in ``encoder.json``."""
+    BETO reproduced first), copy its tokenizer into ``tokenizer/`` and record the choice in
+    ``encoder.json``; returns the tokenizer folder. Runs on the first process before the process group."""
     from transformers import AutoTokenizer
 
     from es_zoo.errors import EsZooError
 
     m = cfg.model
     record_path = run_dir / "encoder.json"
-    if accelerator.is_main_process and not record_path.is_file():
-        record = _resolve_encoder(m.encoder, accelerator)
+    if not record_path.is_file():
+        record = _resolve_encoder(m.encoder)
         if record is None:
             if not m.fallback_recipe:
                 raise EsZooError(
@@ -378,10 +492,8 @@ def _stage_warm_start(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> t
                     "model.encoder at a local BETO folder or an `es-zoo reproduce beto` run folder"
                 )
             beto_dir = run_dir / "beto"
-            accelerator.print(
-                f"BETO '{m.encoder}' is not reachable (offline or not found): reproducing a "
-                f"{m.fallback_recipe}/{m.fallback_preset} BETO first in {beto_dir}"
-            )
+            _echo(f"BETO '{m.encoder}' is not reachable (offline or not found): reproducing a "
+                  f"{m.fallback_recipe}/{m.fallback_preset} BETO first in {beto_dir}")
             resume = (beto_dir / "recipe.yaml").is_file()
             if not (beto_dir / "model" / "config.json").is_file():
                 # only the pretrained encoder is needed: the fallback's GLUES fine-tunes are skipped
@@ -398,16 +510,14 @@ def _stage_warm_start(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any) -> t
         tmp = run_dir / ".tmp-tokenizer"
         shutil.rmtree(tmp, ignore_errors=True)
         tok.save_pretrained(tmp)
+        (tmp / "COMPLETE").write_text("ok\n")
         shutil.rmtree(run_dir / "tokenizer", ignore_errors=True)
         os.replace(tmp, run_dir / "tokenizer")
         _atomic_write(record_path, json.dumps(record, indent=2))
-    accelerator.wait_for_everyone()
-    record = json.loads(record_path.read_text())
-    accelerator.print(f"warm-starting from {record['path']} ({record['source']})")
-    return AutoTokenizer.from_pretrained(run_dir / "tokenizer"), record
+    return run_dir / "tokenizer"
 
 
-def _resolve_encoder(name: str, accelerator: Any) -> dict | None:
+def _resolve_encoder(name: str) -> dict | None:
     """Where the BETO ``name`` lives locally, or None if it cannot be reached (the fallback applies)."""
     from es_zoo.loading import _hub_probe, resolve
 
@@ -423,7 +533,7 @@ def _resolve_encoder(name: str, accelerator: Any) -> dict | None:
         # Offline (HF_HUB_OFFLINE=1) this serves a copy from the local cache, or fails at once.
         path = snapshot_download(where, allow_patterns=["*.json", "*.txt", "*.safetensors"])
     except Exception as exc:  # noqa: BLE001 - offline, DNS, timeout, proxy: all mean "not reachable"
-        accelerator.print(f"note: '{where}' cannot be reached ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
+        _echo(f"note: '{where}' cannot be reached ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
         return None
     how = "from the catalogue" if where != name else "Hub id"
     return {"requested": name, "path": path, "hub_id": where, "source": f"the Hub, {where} ({how})"}
@@ -470,7 +580,7 @@ def _build_seq2seq(cfg: ResolvedRecipe, tokenizer: Any, encoder: dict | None) ->
     return warm_start_bert2bert(encoder["path"], share_weights=cfg.model.share_weights, tokenizer=tokenizer)
 
 
-def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool,
+def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool,
                 interrupt_after: int | None = None) -> dict:
     """BARTO, T5S and BERT2BERT: tokenizer (or warm start), denoising / span-corruption pretraining,
     held-out scores against step 0, generation samples, export."""
@@ -481,12 +591,13 @@ def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bo
 
     arch = cfg.model.architecture
     encoder = None
+    tokenizer = _stage_tokenizer(cfg, run_dir, data_dir, accelerator)
     if arch == "bert2bert":
-        tokenizer, encoder = _stage_warm_start(cfg, run_dir, accelerator)
-    else:
-        tokenizer = _stage_tokenizer(cfg, run_dir, accelerator)
-    streams = _stage_tokens(cfg, run_dir, tokenizer, accelerator, with_sentences=arch != "t5")
+        encoder = json.loads((run_dir / "encoder.json").read_text())
+        accelerator.print(f"warm-starting from {encoder['path']} ({encoder['source']})")
+    streams = _stage_tokens(cfg, data_dir)
     data = seq2seq_data(cfg, tokenizer, streams)
+    data.unigram_counts = streams["unigram_counts"]  # the evaluation's baseline, without reading the stream
     model = _build_seq2seq(cfg, tokenizer, encoder)
     ev = cfg.evaluation
 
@@ -516,6 +627,7 @@ def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bo
         results = {
             "recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces,
             "objective": cfg.objective.kind,
+            "data": data_record(streams["manifest"]),
             "heldout": score(model),
             "heldout_step0": json.loads(initial_path.read_text()),
             "samples": generation_samples(model, tokenizer, data, cfg.objective, streams["heldout"],

@@ -3,10 +3,12 @@
 The token stream is cut into fixed-length blocks exactly as for BETO (``es_zoo.packing``): BART and
 BERT2BERT blocks are framed ``<s> ... </s>`` (``[CLS] ... [SEP]``) and carry the sentence-start flags
 found in the text; T5 blocks are the raw ``568``-token spans T5 derives for 512 input tokens. The
-objective (``es_zoo.objectives``) corrupts the whole global batch at once, keyed by ``(seed, phase,
-step)`` like the masks of BETO, and each process then takes its slices. A slice is padded only to its
-own longest input, never to the maximum length, and the decoder input is the target shifted right
-behind the family's decoder start token (``</s>`` for BART, ``<pad>`` for T5, ``[CLS]`` for BERT2BERT).
+objective (``es_zoo.objectives``) corrupts each micro-batch slice on its own, keyed by ``(seed, phase,
+step, slice)`` like the masks of BETO, and each process builds only its own slices (``es_zoo.training``
+explains the numbering), so one process with accumulation and N processes see the same slices. A slice
+is padded only to its own longest input, never to the maximum length, and the decoder input is the
+target shifted right behind the family's decoder start token (``</s>`` for BART, ``<pad>`` for T5,
+``[CLS]`` for BERT2BERT).
 
 Example:
     >>> maker = Seq2SeqBatchMaker(cfg, data, rank=0, world=1)  # doctest: +SKIP
@@ -130,8 +132,16 @@ def to_tensors(c: Corrupted, rows: slice | np.ndarray, pad_id: int, decoder_star
     }
 
 
+NOISE_TAG = 0x5E025E0  # Seq2SeqBatchMaker's part of the noise key (seed, phase, step, NOISE_TAG, slice)
+
+
 class Seq2SeqBatchMaker:
-    """Builds this process's slices of the corrupted global batch for any step (see the module doc)."""
+    """Builds this process's slices of the corrupted global batch for any step (see the module doc).
+
+    Each slice reads its own rows of the step's global batch and is corrupted (or, during the copy
+    warm-up, drawn) with the generator of ``(seed, phase, step, NOISE_TAG, slice)``; ``StepBatch.predicted``
+    and ``tokens`` count this process's slices.
+    """
 
     def __init__(self, cfg: Any, data: Seq2SeqData, rank: int, world: int) -> None:
         from es_zoo.training import phase_samplers
@@ -148,22 +158,24 @@ class Seq2SeqBatchMaker:
         return accumulation_steps(self.cfg.training, phase, self.world)
 
     def __call__(self, step: int) -> Any:
-        from es_zoo.training import StepBatch, phase_at
+        from es_zoo.training import StepBatch, own_slices, phase_at, slice_rng
 
         t = self.cfg.training
         phase, pstep = phase_at(step, t)
-        indices = self.samplers[phase].batch(pstep)
-        # Fresh noise every time a block is seen, keyed by the step: resumed runs and every process
-        # draw exactly the same corruption.
-        rng = np.random.default_rng([t.seed, phase, pstep, 0x5E025E0])
-        if step < getattr(self.cfg.objective, "copy_warmup_steps", 0):
-            c = copy_batch(self.data, len(indices), self.cfg.objective.copy_warmup_length, rng)
-        else:
-            c = corrupt(self.data, self.cfg.objective, self.packed[phase], self.data.sentence_starts, indices, rng)
+        order = self.samplers[phase].batch(pstep)
+        copying = step < getattr(self.cfg.objective, "copy_warmup_steps", 0)
         mb = t.micro_batch(phase)
-        micro = []
-        for a in range(self.accumulation(phase)):
-            lo = (a * self.world + self.rank) * mb
-            micro.append(to_tensors(c, slice(lo, lo + mb), self.data.pad_id, self.data.decoder_start_id))
-        predicted = int((c.labels != -100).sum())
-        return StepBatch(micro, predicted, int(c.input_lengths.sum()))
+        micro, predicted, tokens = [], 0, 0
+        for g in own_slices(self.accumulation(phase), self.rank, self.world):
+            # Fresh noise every time a block is seen, keyed by the step and the slice: resumed runs and
+            # every layout of processes draw exactly the same corruption for the same slice.
+            rng = slice_rng(t.seed, phase, pstep, NOISE_TAG, g)
+            if copying:
+                c = copy_batch(self.data, mb, self.cfg.objective.copy_warmup_length, rng)
+            else:
+                rows = order[g * mb:(g + 1) * mb]
+                c = corrupt(self.data, self.cfg.objective, self.packed[phase], self.data.sentence_starts, rows, rng)
+            micro.append(to_tensors(c, slice(None), self.data.pad_id, self.data.decoder_start_id))
+            predicted += int((c.labels != -100).sum())
+            tokens += int(c.input_lengths.sum())
+        return StepBatch(micro, predicted, tokens)

@@ -1,11 +1,21 @@
 """The pretraining loop on accelerate, readable top to bottom, for every family.
 
-One optimizer step = one *global* batch (``phase.global_batch_size`` sequences over all processes).
-Every process builds the same global batch for step ``s`` from ``(seed, phase, s)`` and the same noise
-(masks, spans, permutations), then computes on its own slices (``micro_batch_size`` sequences each,
-accumulation derived). The loss of each slice is a *sum* divided by the predicted tokens of the whole
-global batch, so one process with accumulation and N processes without give the same gradient up to
+One optimizer step = one *global* batch (``phase.global_batch_size`` sequences over all processes),
+cut into *slices* of ``micro_batch_size`` sequences numbered ``g = 0, 1, ...``. Process ``rank`` of
+``world`` computes the slices ``g = a * world + rank`` of its accumulation steps ``a`` and builds only
+those: it reads their rows of the global batch (which rows form the batch of a step is a pure function
+of ``(seed, phase, step)``) and draws their noise (masks, spans, permutations) from a generator keyed
+by ``(seed, phase, step, g)``. A slice is therefore the same whoever builds it, so one process with
+accumulation and N processes without see identical slices and identical noise. The loss of each
+slice is a *sum* divided by the predicted tokens of the whole global batch (this process's count,
+summed over processes by one all-reduce per step), so both layouts give the same gradient up to
 floating-point rounding.
+
+The step never waits for the device: loss, correct predictions, token counts and the NaN guard are
+accumulated on the device and read back only at log steps, before every checkpoint save and at the
+end (:class:`DeviceTotals`). A non-finite loss therefore stops the run at the next log step or
+before the next save, whichever comes first, naming the step where it happened; a saved checkpoint
+is always one from before it.
 
 The loop does not know the objective: a *batch maker* turns a step number into the slices of this
 process (:class:`BatchMaker` here for BERT's masked LM, ``es_zoo.seq2seq_batches.Seq2SeqBatchMaker``
@@ -16,6 +26,7 @@ predictions)`` (``SparseMLM`` / ``Seq2SeqLoss`` in ``es_zoo.modeling``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import signal
@@ -23,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +44,10 @@ from es_zoo.errors import TrainingError
 from es_zoo.modeling import SparseMLM
 from es_zoo.objectives.masking import whole_word_mask
 from es_zoo.packing import EpochSampler, PackedSequences
-from es_zoo.recipes import ResolvedRecipe, TrainingConfig
+from es_zoo.recipes import TRACKERS, ResolvedRecipe, TrainingConfig
+
+MASK_TAG = 0x3A5C  # BatchMaker's part of the noise key (seed, phase, step, MASK_TAG, slice)
+STOP_CHECK_EVERY = 10  # several processes agree on a SIGTERM every this many steps (and at log/save steps)
 
 
 @dataclass
@@ -52,11 +66,16 @@ class MLMData:
 
 @dataclass
 class StepBatch:
-    """This process's slices of one global batch: keyword arguments of the loss module, one dict each."""
+    """This process's slices of one global batch: keyword arguments of the loss module, one dict each.
+
+    ``predicted`` and ``tokens`` count THIS process's slices only (a process never sees the others'
+    slices). The loop sums them over processes, one all-reduce per step, to normalise the loss by the
+    predicted tokens of the whole global batch and to count the tokens seen.
+    """
 
     micro: list[dict[str, torch.Tensor]]
-    predicted: int  # tokens the loss is computed on, over the whole global batch
-    tokens: int  # input tokens (no padding), over the whole global batch
+    predicted: int  # tokens the loss is computed on, in this process's slices
+    tokens: int  # input tokens (no padding), in this process's slices
 
 
 def lr_at(step: int, cfg: TrainingConfig) -> float:
@@ -85,41 +104,124 @@ class AdamWScale(torch.optim.Optimizer):
     tensor moves in proportion to its own scale. No PyTorch library ships it, so it is written here
     from its definition: bias-corrected Adam moments, ``step = lr * max(1e-3, rms(p))``, then
     decoupled weight decay ``p -= lr * weight_decay * p``.
+
+    ``impl="loop"`` updates one tensor after the other; ``impl="foreach"`` does each operation on all
+    tensors of a group at once with ``torch._foreach_*`` kernels (far fewer kernel launches on a GPU;
+    the same arithmetic, equal to the loop up to rounding). The step counters stay on the CPU, as in
+    torch's own AdamW, so reading them never waits for the GPU.
+
+    Example:
+        >>> import torch
+        >>> p = torch.nn.Parameter(torch.ones(3))
+        >>> opt = AdamWScale([p], lr=0.1, impl="foreach")
+        >>> p.grad = torch.ones(3)
+        >>> opt.step()
+        >>> [round(x, 4) for x in p.tolist()]
+        [0.9, 0.9, 0.9]
     """
 
     def __init__(self, params: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, impl: str = "loop") -> None:
+        if impl not in ("loop", "foreach"):
+            raise ValueError(f"AdamWScale impl must be 'loop' or 'foreach', got {impl!r}")
+        self.impl = impl
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    def _state(self, p: torch.Tensor) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float64)
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+        return state
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float64)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                n = float(state["step"])
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
-                size = group["lr"] * math.sqrt(1.0 - beta2**n) / (1.0 - beta1**n)
-                # The RMS stays a tensor: reading it back would stall a GPU once per parameter.
-                scale = (p.norm(2) / math.sqrt(p.numel())).clamp_(min=1e-3)
-                p.add_(m / v.sqrt().add_(group["eps"]) * scale, alpha=-size)
-                if group["weight_decay"] > 0.0:
-                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                (self._foreach_update if self.impl == "foreach" else self._loop_update)(group, params)
         return loss
 
+    def _loop_update(self, group: dict, params: list[torch.Tensor]) -> None:
+        beta1, beta2 = group["betas"]
+        for p in params:
+            state = self._state(p)
+            state["step"] += 1
+            n = float(state["step"])  # a CPU tensor: no device sync
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            m.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
+            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
+            size = group["lr"] * math.sqrt(1.0 - beta2**n) / (1.0 - beta1**n)
+            # The RMS stays a tensor: reading it back would stall a GPU once per parameter.
+            scale = (p.norm(2) / math.sqrt(p.numel())).clamp_(min=1e-3)
+            p.add_(m / v.sqrt().add_(group["eps"]) * scale, alpha=-size)
+            if group["weight_decay"] > 0.0:
+                p.add_(p, alpha=-group["lr"] * group["weight_decay"])
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW (or nanoT5's AdamWScale) without weight decay on biases and LayerNorm weights."""
+    def _foreach_update(self, group: dict, params: list[torch.Tensor]) -> None:
+        # The loop's operations in the same order, each over the whole group.
+        beta1, beta2 = group["betas"]
+        states = [self._state(p) for p in params]
+        grads = [p.grad for p in params]
+        m = [s["exp_avg"] for s in states]
+        v = [s["exp_avg_sq"] for s in states]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1.0)
+        torch._foreach_mul_(m, beta1)
+        torch._foreach_add_(m, grads, alpha=1.0 - beta1)
+        torch._foreach_mul_(v, beta2)
+        torch._foreach_addcmul_(v, grads, grads, value=1.0 - beta2)
+        update = torch._foreach_sqrt(v)
+        torch._foreach_add_(update, group["eps"])
+        update = torch._foreach_div(m, update)
+        rms = torch._foreach_norm(params)  # one 0-d tensor per parameter, never read on the host
+        torch._foreach_div_(rms, [math.sqrt(p.numel()) for p in params])
+        torch._foreach_clamp_min_(rms, 1e-3)
+        torch._foreach_mul_(update, rms)
+        # Tensors normally share one step count (all get gradients every step); group by it anyway.
+        by_step: dict[float, list[int]] = {}
+        for i, n in enumerate(float(s) for s in steps):  # CPU tensors: no device sync
+            by_step.setdefault(n, []).append(i)
+        for n, idx in by_step.items():
+            size = group["lr"] * math.sqrt(1.0 - beta2**n) / (1.0 - beta1**n)
+            torch._foreach_add_([params[i] for i in idx], [update[i] for i in idx], alpha=-size)
+        if group["weight_decay"] > 0.0:
+            torch._foreach_add_(params, params, alpha=-group["lr"] * group["weight_decay"])
+
+
+def optimizer_impl(cfg: TrainingConfig, device: Any = None) -> str:
+    """How the optimizer runs on ``device``: ``cfg.optimizer_impl``, with ``auto`` resolved.
+
+    ``auto`` keeps the CPU (and any non-CUDA device) exactly as es-zoo always ran (``default``: torch's
+    own choice for AdamW, the loop for AdamWScale); on CUDA it is torch's fused AdamW kernel, or the
+    foreach AdamWScale.
+
+    Example:
+        >>> from es_zoo.recipes import load_recipe
+        >>> t = load_recipe("t5s", "tiny").training
+        >>> optimizer_impl(t, "cpu"), optimizer_impl(t, "cuda")
+        ('default', 'foreach')
+    """
+    if cfg.optimizer_impl != "auto":
+        return cfg.optimizer_impl
+    if device is not None and torch.device(device).type == "cuda":
+        return "foreach" if cfg.optimizer == "adamw_scale" else "fused"
+    return "default"
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig, device: Any = None) -> torch.optim.Optimizer:
+    """AdamW (or nanoT5's AdamWScale) without weight decay on biases and LayerNorm weights, run as
+    :func:`optimizer_impl` says for ``device`` (where the model will train; None: the CPU).
+
+    Example:
+        >>> import torch
+        >>> from es_zoo.recipes import load_recipe
+        >>> t = load_recipe("beto", "tiny", overrides=["training.optimizer_impl=foreach"]).training
+        >>> build_optimizer(torch.nn.Linear(2, 2), t).defaults["foreach"]
+        True
+    """
     # A model may scale the learning rate of some parameters (a fine-tuning head that starts from
     # random weights); ``lr_scale`` goes into the group and the loop multiplies the schedule by it.
     scale_of = getattr(model, "lr_scale", None)
@@ -136,8 +238,17 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.
         {"params": params, "weight_decay": 0.0 if no_decay else cfg.weight_decay, "lr_scale": scale}
         for (no_decay, scale), params in sorted(buckets.items(), key=lambda kv: kv[0])
     ]
-    cls = AdamWScale if cfg.optimizer == "adamw_scale" else torch.optim.AdamW
-    return cls(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon)
+    impl = optimizer_impl(cfg, device)
+    common = {"lr": cfg.learning_rate, "betas": (cfg.adam_beta1, cfg.adam_beta2), "eps": cfg.adam_epsilon}
+    if cfg.optimizer == "adamw_scale":
+        if impl == "fused":  # the recipe loader refuses this; a hand-made config could still ask
+            raise TrainingError("optimizer_impl 'fused' is not available for adamw_scale")
+        return AdamWScale(groups, **common, impl="foreach" if impl == "foreach" else "loop")
+    # torch's fused and foreach kernels check the device on the first step (after accelerate has moved
+    # the model), so the choice can be made while the parameters are still on the CPU.
+    kwargs = {"loop": {"foreach": False, "fused": False}, "foreach": {"foreach": True},
+              "fused": {"fused": True}, "default": {}}[impl]
+    return torch.optim.AdamW(groups, **common, **kwargs)
 
 
 def phase_at(step: int, cfg: TrainingConfig) -> tuple[int, int]:
@@ -166,8 +277,34 @@ def accumulation_steps(t: TrainingConfig, phase: int, world: int) -> int:
     return t.phases[phase].global_batch_size // (t.micro_batch(phase) * world)
 
 
+def own_slices(accumulation: int, rank: int, world: int) -> list[int]:
+    """The slices of the global batch that process ``rank`` of ``world`` computes, in order: slice
+    ``a * world + rank`` at accumulation step ``a``.
+
+    Example:
+        >>> own_slices(2, rank=1, world=2), own_slices(4, rank=0, world=1)
+        ([1, 3], [0, 1, 2, 3])
+    """
+    return [a * world + rank for a in range(accumulation)]
+
+
+def slice_rng(seed: int, phase: int, pstep: int, tag: int, g: int) -> np.random.Generator:
+    """The noise of slice ``g`` of step ``pstep`` of ``phase``: fresh every time a sequence is seen
+    (dynamic masking), and the same for whichever process builds the slice and for a resumed run.
+
+    Example:
+        >>> int(slice_rng(42, 0, 3, MASK_TAG, 1).integers(1000)) == int(slice_rng(42, 0, 3, MASK_TAG, 1).integers(1000))
+        True
+    """
+    return np.random.default_rng([seed, phase, pstep, tag, g])
+
+
 class BatchMaker:
-    """Masked LM (BETO): builds the slices of the global batch that belong to this process, for any step."""
+    """Masked LM (BETO): builds the slices of the global batch that belong to this process, for any step.
+
+    Only this process's slices are read and masked (see the module doc); ``StepBatch.predicted`` and
+    ``tokens`` count them.
+    """
 
     def __init__(self, cfg: ResolvedRecipe, data: MLMData, rank: int, world: int) -> None:
         self.cfg = cfg
@@ -183,33 +320,30 @@ class BatchMaker:
     def __call__(self, step: int) -> StepBatch:
         t, obj = self.cfg.training, self.cfg.objective
         phase, pstep = phase_at(step, t)
-        seqs = self.packed[phase][self.samplers[phase].batch(pstep)]
+        order = self.samplers[phase].batch(pstep)
         max_pred = t.phases[phase].max_predictions or obj.max_predictions
-        # Dynamic masking: a fresh draw every time a sequence is seen, keyed by the step so that a
-        # resumed run and every process draw exactly the same masks.
-        rng = np.random.default_rng([t.seed, phase, pstep, 0x3A5C])
-        masked = whole_word_mask(
-            seqs, rng=rng, is_special=self.data.is_special, is_continuation=self.data.is_continuation,
-            mask_token_id=self.data.mask_id, vocab_size=self.data.vocab_size, pad_token_id=self.data.pad_id,
-            mlm_probability=obj.mlm_probability, max_predictions=max_pred,
-            mask_replace_prob=obj.mask_replace_prob, random_replace_prob=obj.random_replace_prob,
-            whole_word=obj.whole_word,
-        )
-        mb, length = t.micro_batch(phase), seqs.shape[1]
-        micro = []
-        for a in range(self.accumulation(phase)):
-            lo = (a * self.world + self.rank) * mb
-            ids = masked.input_ids[lo : lo + mb]
-            pos = masked.masked_positions[lo : lo + mb]
-            lab = masked.masked_labels[lo : lo + mb]
-            valid = lab != -100
-            flat = (np.arange(len(ids))[:, None] * length + pos)[valid]
+        mb = t.micro_batch(phase)
+        micro, predicted, tokens = [], 0, 0
+        for g in own_slices(self.accumulation(phase), self.rank, self.world):
+            seqs = self.packed[phase][order[g * mb:(g + 1) * mb]]
+            masked = whole_word_mask(
+                seqs, rng=slice_rng(t.seed, phase, pstep, MASK_TAG, g), is_special=self.data.is_special,
+                is_continuation=self.data.is_continuation, mask_token_id=self.data.mask_id,
+                vocab_size=self.data.vocab_size, pad_token_id=self.data.pad_id,
+                mlm_probability=obj.mlm_probability, max_predictions=max_pred,
+                mask_replace_prob=obj.mask_replace_prob, random_replace_prob=obj.random_replace_prob,
+                whole_word=obj.whole_word,
+            )
+            valid = masked.masked_labels != -100
+            flat = (np.arange(len(seqs))[:, None] * seqs.shape[1] + masked.masked_positions)[valid]
             micro.append({
-                "input_ids": torch.from_numpy(np.ascontiguousarray(ids)),
+                "input_ids": torch.from_numpy(np.ascontiguousarray(masked.input_ids)),
                 "flat_positions": torch.from_numpy(flat.astype(np.int64)),
-                "labels": torch.from_numpy(lab[valid].astype(np.int64)),
+                "labels": torch.from_numpy(masked.masked_labels[valid].astype(np.int64)),
             })
-        return StepBatch(micro, int((masked.masked_labels != -100).sum()), int(seqs.size))
+            predicted += int(valid.sum())
+            tokens += int(seqs.size)
+        return StepBatch(micro, predicted, tokens)
 
 
 class StopRequest:
@@ -300,6 +434,220 @@ def pretrain(
     return train_loop(cfg, SparseMLM(model), make, run_dir, accelerator, resume, interrupt_after)
 
 
+# ------------------------------------------------------------------------------------ trackers
+def tracker_kwargs(cfg_training: TrainingConfig | Sequence[str], run_dir: str | Path) -> dict:
+    """Keyword arguments for ``accelerate.Accelerator(...)`` that turn on the recipe's experiment
+    trackers (``training.trackers``), writing under ``RUN_DIR/tracking``; ``{}`` when there are none.
+
+    The loop then logs to them what it writes to ``logs/train.jsonl``. ``cfg_training`` is the
+    recipe's training section, or just a list of tracker names.
+
+    Example:
+        >>> from es_zoo.recipes import load_recipe
+        >>> tracker_kwargs(load_recipe("beto", "tiny", overrides=["training.trackers=[tensorboard]"]).training, "runs/b")
+        {'log_with': ['tensorboard'], 'project_dir': 'runs/b/tracking'}
+        >>> tracker_kwargs(load_recipe("beto", "tiny").training, "runs/b"), tracker_kwargs([], "runs/b")
+        ({}, {})
+    """
+    names = list(cfg_training) if isinstance(cfg_training, (list, tuple)) else list(cfg_training.trackers)
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise TrainingError(f"unknown experiment tracker {unknown[0]!r}; known: {', '.join(TRACKERS)}")
+    if not names:
+        return {}
+    return {"log_with": names, "project_dir": str(Path(run_dir) / "tracking")}
+
+
+def flat_config(cfg: Any) -> dict[str, Any]:
+    """The resolved recipe as flat ``{"training.learning_rate": 0.0001, "training.phases.0.seq_len": 128,
+    ...}`` scalars (what trackers accept as a run's configuration); null settings are left out.
+
+    Example:
+        >>> from es_zoo.recipes import load_recipe
+        >>> flat = flat_config(load_recipe("beto", "tiny"))
+        >>> flat["model.hidden_size"], flat["training.phases.0.seq_len"], flat["recipe"]
+        (128, 128, 'beto')
+    """
+    if hasattr(cfg, "to_dict"):
+        data = {"recipe": cfg.recipe, "preset": cfg.preset, **cfg.to_dict()["config"]}
+    else:  # a fine-tune's loop configuration: only the training section exists
+        data = {"recipe": cfg.recipe, "preset": cfg.preset, "training": dataclasses.asdict(cfg.training)}
+    out: dict[str, Any] = {}
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{key}.{i}")
+        elif isinstance(value, (bool, int, float, str)):
+            out[key] = value
+
+    walk(data, "")
+    return out
+
+
+class Tracking:
+    """The loop's side of the experiment trackers: starts a run named ``RECIPE-PRESET`` with the flat
+    recipe as its configuration, logs every JSONL record, and finishes the trackers (main process only;
+    accelerate's ``init_trackers`` and ``log`` do nothing elsewhere).
+
+    Inactive when ``training.trackers`` is empty. When it is set but the Accelerator was created without
+    :func:`tracker_kwargs`, it says so once and stays inactive (logging to nothing would be silent).
+
+    Example:
+        >>> from accelerate import Accelerator  # doctest: +SKIP
+        >>> accelerator = Accelerator(**tracker_kwargs(cfg.training, run_dir))  # doctest: +SKIP
+        >>> tracking = Tracking(accelerator, cfg, resumed_step=0)  # doctest: +SKIP
+        >>> tracking.log({"step": 10, "loss": 6.2, "lr": 1e-4})  # doctest: +SKIP
+        >>> tracking.finish()  # doctest: +SKIP
+    """
+
+    def __init__(self, accelerator: Any, cfg: Any, resumed_step: int) -> None:
+        self.accelerator = accelerator
+        names = list(getattr(cfg.training, "trackers", None) or [])
+        self.active = bool(names) and bool(getattr(accelerator, "log_with", None))
+        if names and not self.active:
+            accelerator.print(f"training.trackers {names} is set, but the Accelerator was created without "
+                              "es_zoo.training.tracker_kwargs(...): nothing is sent to the trackers")
+        if not self.active:
+            return
+        init_kwargs = {}
+        if resumed_step and "tensorboard" in names:
+            # TensorBoard keeps events of steps after the checkpoint from the interrupted attempt; purge
+            # them so the resumed curve replaces them, as logs/train.jsonl does.
+            init_kwargs["tensorboard"] = {"purge_step": resumed_step + 1}
+        accelerator.init_trackers(project_name=f"{cfg.recipe}-{cfg.preset}", config=flat_config(cfg),
+                                  init_kwargs=init_kwargs)
+
+    def log(self, record: dict) -> None:
+        if self.active:
+            self.accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
+
+    def finish(self) -> None:
+        # Not accelerator.end_training(): that also destroys the process group, which the evaluation
+        # and fine-tunes after the loop still need.
+        if self.active and self.accelerator.is_main_process:
+            for tracker in self.accelerator.trackers:
+                tracker.finish()
+            self.active = False
+
+
+# ------------------------------------------------------------------------------------ the step
+class DeviceTotals:
+    """What the steps since the last read added up, kept on the device so that no step waits for it.
+
+    Per step: this process's summed loss divided by the global predicted tokens (the step's mean loss
+    share), its correct predictions, the global predicted and input token counts, the model FLOPs (when
+    MFU is measured) and the first step whose loss was not finite (0: none) with that loss. Read only
+    by :meth:`read` (log steps, before saves, at the end), which sums over processes in one gather.
+
+    Example:
+        >>> import torch
+        >>> from types import SimpleNamespace
+        >>> totals = DeviceTotals(torch.device("cpu"))
+        >>> totals.add(1, torch.tensor(6.0), torch.tensor(2), torch.tensor([3, 12]), None)
+        >>> totals.add(2, torch.tensor(float("nan")), torch.tensor(0), torch.tensor([3, 12]), None)
+        >>> got = totals.read(SimpleNamespace(num_processes=1), stop_flag=False)
+        >>> got["correct"], got["predicted"], got["tokens"], got["first_bad"], got["bad_loss"]
+        (2, 6, 24, 2, nan)
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        # float64 where the device has it: the sums of many steps stay exact enough to log
+        self.fdtype = torch.float64 if device.type in ("cpu", "cuda") else torch.float32
+        self.reset()
+
+    def reset(self) -> None:
+        zeros = lambda dtype, n=(): torch.zeros(n, dtype=dtype, device=self.device)  # noqa: E731
+        self.loss = zeros(self.fdtype)
+        self.flops = zeros(self.fdtype)
+        self.correct = zeros(torch.int64)
+        self.counts = zeros(torch.int64, (2,))  # global predicted, global input tokens
+        self.first_bad = zeros(torch.int64)
+        self.bad_loss = zeros(torch.float32)
+
+    def add(self, step: int, loss: torch.Tensor, correct: torch.Tensor, counts: torch.Tensor,
+            flops: torch.Tensor | None) -> None:
+        self.loss += loss.to(self.fdtype) / counts[0].clamp(min=1).to(self.fdtype)
+        self.correct += correct
+        self.counts += counts
+        if flops is not None:
+            self.flops += flops
+        newly = ~torch.isfinite(loss) & (self.first_bad == 0)
+        self.first_bad = torch.where(newly, step, self.first_bad)
+        self.bad_loss = torch.where(newly, loss.float(), self.bad_loss)
+
+    def read(self, accelerator: Any, stop_flag: bool) -> dict:
+        """The totals over all processes (and whether any process asked to stop), then zeroed."""
+        ints = torch.stack([self.correct, self.counts[0], self.counts[1], self.first_bad,
+                            self.first_bad.new_tensor(int(stop_flag))])
+        floats = torch.stack([self.loss, self.flops, self.bad_loss.to(self.fdtype)])
+        if accelerator.num_processes > 1:  # one row per process
+            ints, floats = accelerator.gather(ints[None]), accelerator.gather(floats[None])
+        rows_i = ints.reshape(-1, 5).cpu().tolist()
+        rows_f = floats.reshape(-1, 3).cpu().tolist()
+        self.reset()
+        bad = [(ri[3], rf[2]) for ri, rf in zip(rows_i, rows_f) if ri[3]]
+        first_bad, bad_loss = min(bad) if bad else (0, 0.0)
+        return {
+            "loss": sum(r[0] for r in rows_f), "correct": sum(r[0] for r in rows_i),
+            "predicted": rows_i[0][1], "tokens": rows_i[0][2], "flops": rows_f[0][1],  # already global
+            "first_bad": first_bad, "bad_loss": bad_loss, "stop": any(r[4] for r in rows_i),
+        }
+
+
+def _host_batch(make: Any, step: int, pin: bool) -> tuple[StepBatch, torch.Tensor]:
+    """``make(step)`` and its counts as a tensor, in pinned memory when the copies go to a CUDA device
+    (runs in the batch thread, so pinning overlaps the computation of the previous step)."""
+    batch = make(step)
+    counts = torch.tensor([batch.predicted, batch.tokens], dtype=torch.int64)
+    if pin:
+        batch.micro = [{k: v.pin_memory() for k, v in mb.items()} for mb in batch.micro]
+        counts = counts.pin_memory()
+    return batch, counts
+
+
+def allow_tf32() -> None:
+    """Let fp32 matmuls and convolutions use TF32 tensor cores (``training.allow_tf32``, CUDA only).
+
+    Process-wide torch settings (the legacy flags, which every supported torch version has): the loop
+    sets them when a recipe asks and never resets them.
+
+    Example:
+        >>> allow_tf32()  # doctest: +SKIP
+        >>> torch.backends.cuda.matmul.allow_tf32  # doctest: +SKIP
+        True
+    """
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
+def compile_loss_module(module: torch.nn.Module, t: TrainingConfig) -> torch.nn.Module:
+    """``torch.compile`` the loss module in place (``nn.Module.compile``), model forward and loss together.
+
+    In place rather than ``torch.compile(module)``: the module is not wrapped, so its ``state_dict``
+    keys, ``accelerator.unwrap_model``, checkpoints and the exported model are those of the plain
+    transformers model (no ``_orig_mod.`` prefixes). ``dynamic=None`` is dynamo's automatic dynamic
+    shapes: the first call compiles for its exact shapes, and the first call whose shapes differ (BART
+    slices padded to their own longest input, BERT's number of masked tokens, a new phase's length)
+    recompiles once with those sizes symbolic; later sizes reuse that graph. Marking dimensions dynamic
+    up front would fail whenever dynamo specialises one of them (a size of 1), so it is left to dynamo.
+
+    Example:
+        >>> import torch
+        >>> m = torch.nn.Linear(2, 2)
+        >>> from es_zoo.recipes import load_recipe
+        >>> t = load_recipe("beto", "tiny", overrides=["training.compile=true", "training.compile_backend=eager"]).training
+        >>> compile_loss_module(m, t) is m, sorted(m.state_dict())
+        (True, ['bias', 'weight'])
+    """
+    module.compile(mode=t.compile_mode, backend=t.compile_backend, dynamic=None)
+    return module
+
+
 def train_loop(
     cfg: ResolvedRecipe, wrapped: torch.nn.Module, make: Any, run_dir: Path, accelerator: Any,
     resume: bool = False, interrupt_after: int | None = None,
@@ -308,11 +656,21 @@ def train_loop(
 
     ``wrapped`` is a loss module (``forward(**slice) -> (loss_sum, correct)``) holding the model as
     ``.model``; ``make(step)`` gives this process's :class:`StepBatch` for a global step.
-    ``interrupt_after`` behaves like a SIGTERM after that many steps (used by the tests).
+    ``interrupt_after`` behaves like a SIGTERM after that many steps (used by the tests): one process
+    stops right there; several agree on it at the next check (every ``STOP_CHECK_EVERY`` steps and at
+    log and save steps).
     """
     t = cfg.training
-    optimizer = build_optimizer(wrapped, t)
+    device = accelerator.device
+    world = accelerator.num_processes
+    on_cuda = device.type == "cuda"
+    if on_cuda and t.allow_tf32:
+        allow_tf32()
+    optimizer = build_optimizer(wrapped, t, device=device)
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
+    loss_module = accelerator.unwrap_model(wrapped)
+    if t.compile:
+        compile_loss_module(loss_module, t)
     ckpt_root = run_dir / "checkpoints"
     step, tokens_seen, elapsed_before = 0, 0, 0.0
     if resume:
@@ -323,6 +681,13 @@ def train_loop(
             step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed"]
             accelerator.print(f"resuming from {latest.relative_to(run_dir)} (step {step})")
     log = JsonlLog(run_dir / "logs" / "train.jsonl", step, accelerator.is_main_process)
+    tracking = Tracking(accelerator, cfg, step)
+    # MFU only where the loss module can count its FLOPs and the device's peak is known: never guessed.
+    from es_zoo.flops import achieved_tflops, device_peak_tflops
+
+    peak = device_peak_tflops(device, getattr(t, "peak_tflops", None))
+    flops_of = getattr(loss_module, "flops", None) if peak else None
+    pin = on_cuda and t.pin_memory
     total = t.total_steps
     wrapped.train()
 
@@ -331,62 +696,89 @@ def train_loop(
     bar = tqdm(total=total, initial=step, disable=not accelerator.is_local_main_process,
                desc=getattr(cfg, "progress_label", None) or f"pretraining {cfg.recipe}/{cfg.preset}", dynamic_ncols=True)
     started = time.perf_counter()
-    window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "steps": 0, "t0": time.perf_counter()}
+    totals = DeviceTotals(device)
+    window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "flops": 0.0, "steps": 0,
+              "t0": time.perf_counter()}
     stopped_early = False
     pool = ThreadPoolExecutor(max_workers=1)  # builds the next batch while this one computes
-    future = pool.submit(make, step) if step < total else None
-    with StopRequest() as stop:
-        while step < total:
-            batch = future.result()
-            future = pool.submit(make, step + 1) if step + 1 < total else None
-            lr = lr_at(step, t)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            loss_sum, correct = train_step(wrapped, optimizer, batch, accelerator, t)
-            loss = loss_sum / batch.predicted
-            if not math.isfinite(loss):
-                latest = checkpoints.latest_checkpoint(ckpt_root)
-                where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
-                raise TrainingError(
-                    f"the loss became {loss} at step {step + 1}; training stopped and {where}. "
-                    "Lower training.learning_rate, check training.mixed_precision, or resume with --resume."
-                )
-            step += 1
-            tokens_seen += batch.tokens
-            window["loss"] += loss
-            window["correct"] += correct
-            window["predicted"] += batch.predicted
-            window["tokens"] += batch.tokens
-            window["steps"] += 1
-            bar.update(1)
-            if step % t.log_every == 0 or step == total:
-                now = time.perf_counter()
-                rate = window["tokens"] / max(1e-9, now - window["t0"])
-                phase, _ = phase_at(step - 1, t)
-                record = {
-                    "step": step, "phase": phase, "seq_len": t.phases[phase].seq_len,
-                    "loss": window["loss"] / window["steps"], "accuracy": window["correct"] / window["predicted"],
-                    "lr": lr, "tokens_per_s": rate, "tokens_seen": tokens_seen,
-                    "elapsed_s": elapsed_before + now - started,
-                }
-                log.write(record)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}")
-                window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "steps": 0, "t0": now}
-            stop_now = stop.requested or (interrupt_after is not None and step >= interrupt_after)
-            stop_now = any_process(stop_now, accelerator)
-            if step % t.save_every == 0 or step == total or stop_now:
-                state = {"step": step, "tokens_seen": tokens_seen,
-                         "elapsed": elapsed_before + time.perf_counter() - started}
-                path = checkpoints.save_checkpoint(accelerator, ckpt_root, state, t.keep_checkpoints)
-                if stop_now and step < total:
-                    accelerator.print(
-                        f"\nstop requested: saved {path.relative_to(run_dir)} at step {step}; "
-                        "run the same command with --resume to continue"
+    future = pool.submit(_host_batch, make, step, pin) if step < total else None
+    try:
+        with StopRequest() as stop:
+            while step < total:
+                batch, counts = future.result()
+                future = pool.submit(_host_batch, make, step + 1, pin) if step + 1 < total else None
+                lr = lr_at(step, t)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
+                phase, _ = phase_at(step, t)
+                loss, correct, global_counts = train_step(wrapped, optimizer, batch, accelerator, t, counts)
+                step += 1
+                flops = None
+                if flops_of is not None:
+                    flops = flops_of(rows=t.phases[phase].global_batch_size,
+                                     input_tokens=global_counts[1].to(totals.fdtype),
+                                     target_tokens=global_counts[0].to(totals.fdtype))
+                totals.add(step, loss, correct, global_counts, flops)
+                window["steps"] += 1
+                bar.update(1)
+                is_log = step % t.log_every == 0 or step == total
+                is_save = step % t.save_every == 0 or step == total
+                requested = stop.requested or (interrupt_after is not None and step >= interrupt_after)
+                if world == 1:
+                    stop_now = requested  # a Python flag: no device involved
+                elif not (is_log or is_save) and step % STOP_CHECK_EVERY == 0:
+                    stop_now = any_process(requested, accelerator)
+                else:
+                    stop_now = False  # several processes: agreed on at the read below
+                if not (is_log or is_save or stop_now):
+                    continue
+                # A read point: the only place the host waits for the device.
+                got = totals.read(accelerator, requested)
+                stop_now = stop_now or got["stop"]
+                if got["first_bad"]:  # before any save: a checkpoint is always from before the NaN
+                    latest = checkpoints.latest_checkpoint(ckpt_root)
+                    where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
+                    raise TrainingError(
+                        f"the loss became {got['bad_loss']} at step {got['first_bad']}; training stopped and "
+                        f"{where}. Lower training.learning_rate, check training.mixed_precision, or resume with --resume."
                     )
-                    stopped_early = True
-                    break
-    pool.shutdown(wait=True, cancel_futures=True)
-    bar.close()
+                tokens_seen += got["tokens"]
+                for key in ("loss", "correct", "predicted", "tokens", "flops"):
+                    window[key] += got[key]
+                if is_log:
+                    now = time.perf_counter()
+                    seconds = max(1e-9, now - window["t0"])
+                    rate = window["tokens"] / seconds
+                    record = {
+                        "step": step, "phase": phase, "seq_len": t.phases[phase].seq_len,
+                        "loss": window["loss"] / window["steps"],
+                        "accuracy": window["correct"] / max(1, window["predicted"]),
+                        "lr": lr, "tokens_per_s": rate, "tokens_seen": tokens_seen,
+                        "elapsed_s": elapsed_before + now - started,
+                    }
+                    if flops_of is not None:
+                        record["tflops"] = achieved_tflops(window["flops"], seconds, world)
+                        record["mfu"] = record["tflops"] / peak
+                    log.write(record)
+                    tracking.log(record)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}")
+                    window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "flops": 0.0, "steps": 0,
+                              "t0": now}
+                if is_save or stop_now:
+                    state = {"step": step, "tokens_seen": tokens_seen,
+                             "elapsed": elapsed_before + time.perf_counter() - started}
+                    path = checkpoints.save_checkpoint(accelerator, ckpt_root, state, t.keep_checkpoints)
+                    if stop_now and step < total:
+                        accelerator.print(
+                            f"\nstop requested: saved {path.relative_to(run_dir)} at step {step}; "
+                            "run the same command with --resume to continue"
+                        )
+                        stopped_early = True
+                        break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        tracking.finish()
     accelerator.wait_for_everyone()
     return {
         "steps": step, "total_steps": total, "tokens_seen": tokens_seen, "stopped_early": stopped_early,
@@ -397,11 +789,23 @@ def train_loop(
 
 def train_step(
     wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: StepBatch, accelerator: Any,
-    t: TrainingConfig,
-) -> tuple[float, int]:
-    """Forward/backward over this process's slices, then one optimizer step; global loss sum and hits."""
+    t: TrainingConfig, counts: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward/backward over this process's slices, then one optimizer step, without waiting for the device.
+
+    Returns device tensors: this process's summed loss and correct predictions, and the step's global
+    ``[predicted, tokens]`` (this process's counts summed over processes: the step's one all-reduce).
+    ``counts`` is ``[batch.predicted, batch.tokens]`` already on the host (pinned for CUDA).
+    """
     device = accelerator.device
-    scale = accelerator.num_processes / batch.predicted  # DDP averages over processes
+    world = accelerator.num_processes
+    if counts is None:
+        counts = torch.tensor([batch.predicted, batch.tokens], dtype=torch.int64)
+    counts = counts.to(device, non_blocking=True)
+    if world > 1:
+        counts = accelerator.reduce(counts, reduction="sum")
+    # DDP averages gradients over processes, hence world / predicted; a device tensor, never read here.
+    scale = (world / counts[0].clamp(min=1).to(torch.float64)).to(torch.float32)
     loss_acc = torch.zeros((), device=device)
     correct_acc = torch.zeros((), device=device, dtype=torch.long)
     for i, mb in enumerate(batch.micro):
@@ -414,11 +818,11 @@ def train_step(
         correct_acc += correct
     if t.max_grad_norm is not None:
         accelerator.clip_grad_norm_(wrapped.parameters(), t.max_grad_norm)
-    totals = accelerator.reduce(torch.stack([loss_acc, correct_acc.to(loss_acc.dtype)]), reduction="sum")
-    if torch.isfinite(totals[0]):
-        optimizer.step()
+    # No skipping of non-finite steps (that would need the host to look at the loss): the loop stops at
+    # its next read point instead, before any checkpoint of the damaged weights is written.
+    optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(totals[0]), int(totals[1])
+    return loss_acc, correct_acc, counts
 
 
 def any_process(flag: bool, accelerator: Any) -> bool:

@@ -86,7 +86,9 @@ def _reproduce_cli(*args: str):
 
 def _one_clear_error(r, *needles: str) -> None:
     assert r.exit_code != 0
-    assert "Traceback" not in r.output and r.output.startswith("error: ") and r.output.count("error: ") == 1
+    # progress lines may come first (`preparing ...`); the error is one line, the last
+    assert "Traceback" not in r.output and r.output.count("error: ") == 1
+    assert r.output.strip().splitlines()[-1].startswith("error: ")
     for n in needles:
         assert n in r.output, r.output
 
@@ -101,6 +103,7 @@ def test_bad_inputs_give_one_clear_message(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "Hola."}\nnot json\n')
     _one_clear_error(_reproduce_cli("--corpus", str(bad), "--output-dir", str(tmp_path / "r2")), "bad.jsonl:2")
+    assert not (tmp_path / "r2").exists()  # a corpus error in a new run leaves nothing behind
     small = tmp_path / "small.txt"
     small.write_text("Hola, ¿qué tal?\n\nMuy bien.\n")
     _one_clear_error(_reproduce_cli("--corpus", str(small), "--output-dir", str(tmp_path / "r3")))

@@ -44,6 +44,63 @@ def test_sampler_is_deterministic_and_covers_each_epoch() -> None:
     assert np.array_equal(EpochSampler(10, 4, 3, 0).batch(3), first[12:16])
 
 
+def test_sampler_is_a_uniform_permutation_at_any_size() -> None:
+    from scipy import stats
+
+    from es_zoo.packing import keyed_permutation
+
+    for n in (1, 2, 3, 7, 64, 1000, 4097, 100_003):
+        p = keyed_permutation(np.arange(n), n, key=[5, 0, 0])
+        assert np.array_equal(np.sort(p), np.arange(n)), n
+    # Where index 0 lands over 2,000 keys: uniform over 16 positions (chi-square, fixed keys).
+    landed = np.array([keyed_permutation(np.array([0]), 16, key=[k])[0] for k in range(2000)])
+    assert stats.chisquare(np.bincount(landed, minlength=16)).pvalue > 0.001
+    # Neighbouring positions are not kept together: the correlation of position and value is ~0.
+    n = 50_000
+    p = keyed_permutation(np.arange(n), n, key=[1])
+    assert abs(np.corrcoef(np.arange(n), p)[0, 1]) < 0.02
+    # Random access in any order equals the whole permutation, and memory does not grow with n.
+    huge = 3_000_000_000
+    picks = keyed_permutation(np.array([5, 2_999_999_999, 17]), huge, key=[2])
+    assert ((picks >= 0) & (picks < huge)).all() and len(set(picks.tolist())) == 3
+
+
+def test_token_shards_use_the_smallest_dtype_and_keep_sentence_bits(tmp_path: Path) -> None:
+    from es_zoo.packing import ShardWriter, TokenStream, open_stream, shard_problem, token_dtype
+
+    assert token_dtype(65536) == np.uint16 and token_dtype(65537) == np.uint32
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(6, 30000, size=n) for n in (5, 0, 17, 1, 40)]
+    flags = [rng.random(len(d)) < 0.3 for d in docs]
+    paths = []
+    for k, (part_docs, part_flags) in enumerate(((docs[:3], flags[:3]), (docs[3:], flags[3:]))):
+        w = ShardWriter(tmp_path / f"{k:05d}.bin", separator_id=2, dtype=token_dtype(32000), with_starts=True,
+                        vocab_size=32000)
+        for d, f in zip(part_docs, part_flags):
+            w.add(d, f)
+        meta = w.close()
+        assert meta["dtype"] == "uint16"
+        paths.append(tmp_path / f"{k:05d}.bin")
+    tokens, starts = open_stream(paths)
+    want = np.concatenate([np.append(d, 2) for d in docs if len(d)])
+    want_flags = np.concatenate([np.append(f, False) for d, f in zip(docs, flags) if len(d)])
+    assert np.array_equal(np.asarray(tokens), want) and np.array_equal(np.asarray(starts), want_flags)
+    assert (tmp_path / "00000.bin").stat().st_size == 2 * (5 + 1 + 17 + 1)
+    # Blocks anywhere, also across the shard boundary, equal slices of the whole stream.
+    begin = np.arange(0, len(want) - 9)
+    assert np.array_equal(tokens.take_blocks(begin, 9), np.stack([want[b:b + 9] for b in begin]))
+    assert np.array_equal(starts.take_blocks(begin, 9), np.stack([want_flags[b:b + 9] for b in begin]))
+    packed = PackedSequences(tokens, seq_len=8, cls_id=4, sep_id=5)
+    assert packed[np.array([3])][0, 1:-1].tolist() == want[18:24].tolist()
+    # A truncated shard is named with what was expected, never read as a shorter stream.
+    with open(paths[1], "r+b") as fh:
+        fh.truncate(10)
+    assert "truncated" in shard_problem(paths[1])
+    with pytest.raises(CorpusError, match="00001.bin: 10 bytes, expected"):
+        open_stream(paths)
+    assert len(TokenStream([np.arange(3), np.zeros(0, np.int64), np.arange(2)])) == 5
+
+
 def test_sampler_refuses_a_corpus_smaller_than_one_batch() -> None:
     with pytest.raises(CorpusError, match="fewer than one global batch"):
         EpochSampler(num_sequences=3, global_batch_size=8, seed=0, phase=0)

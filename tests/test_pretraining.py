@@ -131,15 +131,20 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(tmp_path: Path, small_corp
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
-        loss, correct = real(*args, **kwargs)
+        loss, correct, counts = real(*args, **kwargs)  # device tensors: the loop reads them later
         calls["n"] += 1
-        return (float("nan"), correct) if calls["n"] == 5 else (loss, correct)
+        return (loss * float("nan") if calls["n"] == 5 else loss), correct, counts
 
     monkeypatch.setattr(training, "train_step", poisoned)
     out = tmp_path / "nan"
+    # Logged every 4 steps, saved every 3: the NaN of step 5 is found before the save of step 6, named,
+    # and the checkpoint of step 3 (from before it) is the last one.
     with pytest.raises(TrainingError, match=r"loss became nan at step 5.*step-00000003"):
-        _run(out, small_corpus)
+        _run(out, small_corpus, ["training.log_every=4"])
+    assert calls["n"] == 6
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000003"]
     assert (out / "checkpoints" / "step-00000003" / "COMPLETE").is_file()
+    assert [json.loads(x)["step"] for x in (out / "logs" / "train.jsonl").read_text().splitlines()] == [4]
     assert not (out / "model").exists()
 
 
@@ -183,15 +188,23 @@ def test_sigterm_saves_at_a_step_boundary_and_resume_finishes(tmp_path: Path, sm
 
 @pytest.mark.slow
 def test_two_processes_keep_the_global_batch_and_the_loss_curve(tmp_path: Path, small_corpus: Path) -> None:
+    """The paper-scale flow at micro size: `es-zoo prepare` (two datatrove workers) once, then one process
+    and two processes train from the prepared folder, each reading only its own slices."""
+    data = tmp_path / "data"
+    prep = subprocess.run([sys.executable, "-m", "es_zoo", "prepare", "beto", "--corpus", str(small_corpus),
+                           "--output", str(data), "--workers", "2", "--chunk-mb", "1", *MICRO, *NO_DROPOUT],
+                          env=_env(), capture_output=True, text=True, timeout=600)
+    assert prep.returncode == 0, prep.stdout[-3000:] + prep.stderr[-3000:]
     single = tmp_path / "one"
-    _run(single, small_corpus, NO_DROPOUT)
+    reproduce("beto", output_dir=single, overrides=MICRO + NO_DROPOUT, data=str(data))
     two = tmp_path / "two"
     # Exactly the documented command (accelerate 1.x alone would start one process; es-zoo starts two).
     accelerate = str(Path(sys.executable).parent / "accelerate")
-    cmd = [accelerate, "launch", "--num_processes", "2", "--cpu", "-m", "es_zoo", "reproduce", "beto", "--corpus", str(small_corpus), "--output-dir", str(two),
-           *MICRO, *NO_DROPOUT]
+    cmd = [accelerate, "launch", "--num_processes", "2", "--cpu", "-m", "es_zoo", "reproduce", "beto",
+           "--data", str(data), "--output-dir", str(two), *MICRO, *NO_DROPOUT]
     done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "preparing" not in done.stdout and not (two / "data").exists()  # never re-tokenized
     assert json.loads((two / "run_info.json").read_text())["processes"] == 2
     one_rows = [json.loads(x) for x in (single / "logs" / "train.jsonl").read_text().splitlines()]
     two_rows = [json.loads(x) for x in (two / "logs" / "train.jsonl").read_text().splitlines()]

@@ -99,7 +99,8 @@ def test_run_folder_is_complete_and_generates_after_reload(runs: dict[str, Path]
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
 
     run = runs[name]
-    for f in ("run_info.json", "recipe.yaml", "tokenizer/tokenizer.json", "data/train.bin", "initial_scores.json",
+    for f in ("run_info.json", "recipe.yaml", "tokenizer/tokenizer.json", "data/manifest.json",
+              "data/train/00000.bin", "initial_scores.json",
               "logs/train.jsonl", "loss_curve.png", "results.json", "model/model.safetensors",
               "model/config.json", "model/generation_config.json", "model/README.md", "model/recipe.yaml",
               "model/loss_curve.png", "model/tokenizer.json"):
@@ -115,7 +116,7 @@ def test_run_folder_is_complete_and_generates_after_reload(runs: dict[str, Path]
     model = AutoModelForSeq2SeqLM.from_pretrained(run / "model")
     gen = GenerationConfig.from_pretrained(run / "model")
     if name == "t5s":
-        assert (run / "data" / "train.bin.starts").exists() is False  # T5 does not need sentence flags
+        assert not (run / "data" / "train" / "00000.bin.starts").exists()  # T5 needs no sentence flags
         # Accuracy on the tokens inside spans (sentinels and </s> excluded), beside its unigram baseline.
         assert 0 <= h["span_token_accuracy"] <= 1 and 0 < h["span_token_unigram_accuracy"] < 1
         assert "span_token_accuracy" in h0
@@ -127,7 +128,7 @@ def test_run_folder_is_complete_and_generates_after_reload(runs: dict[str, Path]
         assert not torch.equal(model.lm_head.weight, model.shared.weight)
         text = "El perro <extra_id_0> en el jardín."
     else:
-        assert (run / "data" / "train.bin.starts").is_file()
+        assert (run / "data" / "train" / "00000.bin.starts").is_file()
         assert gen.decoder_start_token_id == tok.eos_token_id and gen.forced_bos_token_id == tok.bos_token_id
         assert tok.convert_tokens_to_ids("<mask>") == len(tok) - 1
         text = "El perro <mask> en el jardín."
@@ -185,7 +186,8 @@ def test_copy_warmup_reconstructs_random_ordinary_tokens_then_denoising_starts()
     ranks = [Seq2SeqBatchMaker(cfg, data, rank, 2) for rank in (0, 1)]
     for step in range(3):
         rows = [mb for maker in ranks for mb in maker(step).micro]
-        assert ranks[0](step).predicted == 8 * 16  # the global batch, counted once
+        counts = [maker(step).predicted for maker in ranks]
+        assert counts == [4 * 16, 4 * 16]  # each process counts its own slices; together the global batch
         ids = np.concatenate([mb["input_ids"].numpy() for mb in rows])
         assert ids.shape == (8, 16)
         for mb in rows:  # copy: the target is the input, framed <s> ... </s>, decoder input shifted

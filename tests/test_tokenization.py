@@ -293,8 +293,8 @@ def test_build_tokenizer_uncased_reloads_uncased(corpus, tmp_path):
 
 
 def test_build_tokenizer_caps_training_text(tmp_path):
-    texts = ["casa " * 40, "perro " * 40]
-    cfg = TokenizerConfig(vocab_size=400, max_training_chars=10)
+    texts = ["casa " * 300, "perro " * 300]
+    cfg = TokenizerConfig(vocab_size=400, max_training_chars=1000)
     tok = build_tokenizer(cfg, lambda: texts, tmp_path)
     assert "casa" in tok.get_vocab() and "perro" not in tok.get_vocab()
 

@@ -194,23 +194,25 @@ class TaskBatchMaker:
         self._epoch: tuple[int, list[np.ndarray]] | None = None
 
     def __call__(self, step: int) -> Any:
-        from es_zoo.training import StepBatch
+        from es_zoo.training import StepBatch, own_slices
 
         epoch, index = divmod(step, self.steps_per_epoch)
         if self._epoch is None or self._epoch[0] != epoch:
             self._epoch = (epoch, length_grouped_epoch(self.p.lengths, self.hp.batch_size, self.hp.seed, epoch))
         batch = self._epoch[1][index]
-        items = [self.p.items[i] for i in batch]
-        micro = []
-        accumulation = len(items) // (self.micro * self.world)
-        for a in range(accumulation):
-            lo = (a * self.world + self.rank) * self.micro
-            micro.append(self.collate(items[lo: lo + self.micro]))
-        return StepBatch(micro, predicted=max(1, _scored(self.task, items)), tokens=int(self.p.lengths[batch].sum()))
+        micro, mine = [], []
+        # Only this process's slices are collated and counted; the loop sums the counts over processes.
+        for g in own_slices(len(batch) // (self.micro * self.world), self.rank, self.world):
+            part = batch[g * self.micro:(g + 1) * self.micro]
+            micro.append(self.collate([self.p.items[i] for i in part]))
+            mine.extend(int(i) for i in part)
+        return StepBatch(micro, predicted=_scored(self.task, [self.p.items[i] for i in mine]),
+                         tokens=int(self.p.lengths[mine].sum()))
 
 
 def _scored(task: TaskDef, items: list[dict]) -> int:
-    """Items the loss is summed over, for the whole global batch."""
+    """Items the loss is summed over, among ``items`` (this process's share of a global batch; the
+    loop sums the shares and never divides by less than 1)."""
     if task.head == "token":
         return sum(sum(1 for x in it["labels"] if x != -100) for it in items)
     if task.head == "parser":
@@ -429,8 +431,12 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
              data_dir: str | Path | None = None, files: dict[str, list[str]] | None = None,
              hparams: dict[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
              save_model: bool = True, data: TaskData | None = None, revision: str | None = None,
-             interrupt_after: int | None = None, quiet: bool = False) -> dict:
+             interrupt_after: int | None = None, quiet: bool = False,
+             trackers: list[str] | tuple[str, ...] = ()) -> dict:
     """Fine-tune ``model_name`` on ``task`` and score every held-out split; returns the results.
+
+    ``trackers`` names experiment trackers (``training.trackers`` of a recipe: tensorboard, wandb, ...)
+    that get the training log too, under ``output_dir/tracking``.
 
     Writes into ``output_dir``: ``finetune.json`` (the settings), ``checkpoints/``, ``logs/train.jsonl``,
     ``predictions/<split>.jsonl``, ``results.json`` and, with ``save_model``, the Hub-ready ``model/``
@@ -441,7 +447,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
 
     from es_zoo.loading import load_tokenizer
     from es_zoo.recipes import Phase, TrainingConfig
-    from es_zoo.training import plot_loss_curve, train_loop
+    from es_zoo.training import plot_loss_curve, tracker_kwargs, train_loop
 
     t = load_task(task) if isinstance(task, str) else task
     hp = t.hparams.replace(**(hparams or {}))
@@ -457,7 +463,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     out.mkdir(parents=True, exist_ok=True)
     (out / SPEC_FILE).write_text(json.dumps(spec, indent=2))
 
-    accelerator = Accelerator()
+    accelerator = Accelerator(**tracker_kwargs(list(trackers), out))
     tokenizer = load_tokenizer(model_name, revision=revision)
     relations = None
     if t.head == "parser":
@@ -495,7 +501,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
         micro_batch_size=hp.batch_size // world, learning_rate=hp.learning_rate,
         warmup_steps=int(round(hp.warmup_ratio * total)), weight_decay=hp.weight_decay, adam_beta2=0.999,
         adam_epsilon=1e-8, seed=hp.seed, log_every=max(1, min(50, total // 20)),
-        save_every=max(1, make.steps_per_epoch), keep_checkpoints=1,
+        save_every=max(1, make.steps_per_epoch), keep_checkpoints=1, trackers=list(trackers),
     )
     loop_cfg = _LoopConfig(training, t.name, "finetune", f"fine-tuning {t.name}")
     summary = train_loop(loop_cfg, loss_module(t, model, hp), make, out, accelerator,
