@@ -1113,8 +1113,8 @@ def _run_stage(out: Path, name: str, pipeline: list, tasks: int, workers: int, e
     if executor == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
-        ex = RayPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=str(logs),
-                                 **(ray_options or {}))
+        _start_ray(workers, (ray_options or {}).get("address"))
+        ex = RayPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=str(logs))
     else:
         ex = QuietLocalExecutor(pipeline=pipeline, tasks=tasks, workers=min(workers, tasks),
                                      logging_dir=str(logs))
@@ -1138,6 +1138,20 @@ def _run_stage(out: Path, name: str, pipeline: list, tasks: int, workers: int, e
     if missing:
         raise EsZooError(f"prepare stage '{name}': {len(missing)} task(s) did not finish (first: {missing[0]}); "
                          f"see {logs / 'logs'}. Run the same command again to resume.")
+
+
+def _start_ray(workers: int, address: str | None) -> None:
+    """Connect to the Ray cluster at ``address``, or start a local one with ``workers`` CPUs (datatrove's
+    Ray executor expects ``ray.init`` to have been called)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local, private cluster: no token files
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
 
 
 def _submit_slurm(out: Path, stages: dict, n_tasks: int, opts: SlurmOptions, echo: Callable[[str], None]) -> dict:

@@ -367,3 +367,66 @@ def test_importing_the_module_stays_light():
     code = f"import sys, es_zoo.corpus; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _by_units(corpus, chunk):
+    from es_zoo.corpus import Unit
+
+    units = corpus.units(chunk)
+    assert all(isinstance(u, Unit) for u in units)
+    return units, [t for u in units for t, _ in corpus.read_unit(u)]
+
+
+def test_units_cut_every_format_without_losing_or_repeating_a_document(tmp_path):
+    """`es-zoo prepare` splits big files into units read by different tasks: in every format, reading the
+    units one after the other gives exactly the documents of the whole corpus, in order."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"Documento {i}: " + "palabra " * (i % 7 + 1) + ("\n" + "línea " * 3 if i % 3 == 0 else "")
+             for i in range(120)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    # .txt: documents separated by blank lines, some by two, with CRLF and a line of spaces inside one gap
+    raw = "".join(t + ("\r\n\r\n" if i % 5 else "\n  \n\n") for i, t in enumerate(texts))
+    (tmp_path / "c.txt").write_text(raw, encoding="utf-8")
+    pq.write_table(pa.table({"text": texts}), tmp_path / "c.parquet", row_group_size=11)
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(tmp_path / "ds"))
+    for source in ("c.jsonl", "c.txt", "c.parquet", "ds"):
+        corpus = Corpus(CorpusConfig(source=str(tmp_path / source)))
+        whole = [t for t, _ in corpus._raw()]
+        for chunk in (1, 97, 1000, 10**9):
+            units, read = _by_units(corpus, chunk)
+            assert read == whole, (source, chunk)
+            if chunk == 1000:
+                assert len(units) > 3, source  # really cut
+    txt = Corpus(CorpusConfig(source=str(tmp_path / "c.txt")))
+    assert [clean_text(t) for t, _ in txt._raw()] == [clean_text(t) for t in texts]
+
+
+def test_units_of_a_stream_are_its_shards(monkeypatch):
+    import datasets
+
+    def gen(shards):
+        for s in shards:
+            for i in range(3):
+                yield {"text": f"Fragmento {s}, documento {i}."}
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config_name=None, **kw:
+                        datasets.IterableDataset.from_generator(gen, gen_kwargs={"shards": [0, 1, 2, 3]}))
+    corpus = Corpus(CorpusConfig(source="org/corpus"))
+    units, read = _by_units(corpus, 1)
+    assert [u.start for u in units] == [0, 1, 2, 3]
+    assert read == [f"Fragmento {s}, documento {i}." for s in range(4) for i in range(3)]
+
+
+def test_an_error_in_a_later_unit_names_the_line_of_the_whole_file(tmp_path):
+    lines = [json.dumps({"text": f"Texto número {i} con algo de contenido."}) for i in range(200)]
+    lines[150] = '{"text": 3}'
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    corpus = Corpus(CorpusConfig(source=str(tmp_path / "c.jsonl")))
+    units = corpus.units(500)
+    bad = next(u for u in units if u.start <= sum(len(x) + 1 for x in lines[:150]) < u.end)
+    assert bad.start > 0
+    with pytest.raises(CorpusError, match=r"c\.jsonl:151: expected a JSON object"):
+        list(corpus.read_unit(bad))

@@ -210,7 +210,9 @@ def test_reproduce_from_prepared_data_never_tokenizes(tmp_path: Path, small_corp
 
     monkeypatch.setattr(prep, "prepare", no)
     monkeypatch.setattr("es_zoo.tokenization.tokenize_documents", no)
-    r1 = reproduce("beto", output_dir=tmp_path / "a", overrides=MICRO, data=str(data))
+    r1 = reproduce("beto", output_dir=tmp_path / "a", overrides=MICRO + ["training.trackers=[tensorboard]"],
+                   data=str(data))
+    assert list((tmp_path / "a" / "tracking" / "beto-tiny").glob("events.out.tfevents.*"))  # --report-to
     r2 = reproduce("beto", output_dir=tmp_path / "b", overrides=MICRO + ["training.learning_rate=5e-4"],
                    data=str(data))
     assert r1["data"]["fingerprint"] == r2["data"]["fingerprint"]
@@ -327,3 +329,18 @@ def test_slurm_submits_dependent_job_arrays_that_prepare_the_same_data(tmp_path:
     local = prepare(cfg, tmp_path / "local", workers=1, chunk_bytes=60_000, **QUIET)
     assert read_manifest(out)["fingerprint"] == local["fingerprint"]
     assert np.array_equal(_stream(out)[0], _stream(tmp_path / "local")[0])
+
+
+@pytest.mark.slow
+def test_the_ray_executor_prepares_the_same_data(tmp_path: Path, split_corpus: Path) -> None:
+    """datatrove's Ray executor on a local Ray cluster (2 CPUs) gives exactly what the local one gives."""
+    ray = pytest.importorskip("ray", reason="Ray is in the dev extra: pip install -e '.[dev]'")
+    cfg = _cfg(split_corpus)
+    try:
+        m = prepare(cfg, tmp_path / "ray", executor="ray", workers=2, chunk_bytes=60_000, **QUIET)
+    finally:
+        ray.shutdown()
+    local = prepare(cfg, tmp_path / "local", workers=1, chunk_bytes=60_000, **QUIET)
+    assert m["tasks"] == local["tasks"] > 1 and m["fingerprint"] == local["fingerprint"]
+    assert np.array_equal(_stream(tmp_path / "ray")[0], _stream(tmp_path / "local")[0])
+    assert np.array_equal(_stream(tmp_path / "ray")[1], _stream(tmp_path / "local")[1])
