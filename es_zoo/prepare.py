@@ -303,16 +303,20 @@ class ScanRecords(_Step):
 
 
 def _halve_candidates(path: Path, threshold: int, cap: int) -> tuple[int, int]:
-    """Lower the candidate threshold until the candidates fit ``cap`` characters; rewrite the file."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    total = sum(len(r["text"]) for r in rows)
+    """Lower the candidate threshold until the candidates fit ``cap`` characters, rewriting the file one
+    line at a time (never holding the candidates in memory)."""
+    total = cap + 1
     while total > cap and threshold > 1:
         threshold //= 2
-        rows = [r for r in rows if r["k"] < threshold]
-        total = sum(len(r["text"]) for r in rows)
-    tmp = path.with_name(path.name + ".halved")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
+        total = 0
+        tmp = path.with_name(path.name + ".halved")
+        with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+            for line in src:
+                row = json.loads(line)
+                if row["k"] < threshold:
+                    dst.write(line)
+                    total += len(row["text"])
+        os.replace(tmp, path)
     return threshold, total
 
 
@@ -994,7 +998,31 @@ def _prepare(cfg: ResolvedRecipe, out: Path, *, executor: str, workers: int | No
                             tokenizer_from=tokenizer_from, command=command)
     if out.exists() and not out.is_dir():
         raise EsZooError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not (out / "plan.json").is_file():
+        raise EsZooError(f"{out} is not empty and is not an es-zoo prepared folder; nothing was changed. "
+                         "Choose a new or empty --output.")
+    # Held until this preparation ends: two preparations never write one folder at the same time.
+    if not out.is_dir():
+        out.mkdir(parents=True)
+        created = True
+    else:
+        created = False
+    lock = _lock(out)
+    try:
+        return _prepare_locked(cfg, out, plan, executor=executor, workers=workers, overwrite=overwrite,
+                               slurm=slurm, ray_options=ray_options, echo=echo, command=command)
+    except BaseException:
+        if created and not any(p.name != ".lock" for p in out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)  # nothing was prepared: leave the disk as it was
+        raise
+    finally:
+        lock.close()
+
+
+def _prepare_locked(cfg: ResolvedRecipe, out: Path, plan: dict, *, executor: str, workers: int | None,
+                    overwrite: bool, slurm: SlurmOptions | None, ray_options: dict | None,
+                    echo: Callable[[str], None], command: str) -> dict:
+    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
         old_plan = out / "plan.json"
         if not old_plan.is_file():
             raise EsZooError(f"{out} is not empty and is not an es-zoo prepared folder; nothing was changed. "
@@ -1056,6 +1084,22 @@ def _datatrove_quietly() -> Iterator[None]:
         setup_default_logger()
 
 
+def _lock(out: Path) -> Any:
+    """An exclusive lock on ``OUT/.lock`` (released when the file closes or the process dies)."""
+    import fcntl
+
+    fh = open(out / ".lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise EsZooError(f"{out} is being prepared by another `es-zoo prepare` right now; wait for it to finish "
+                         "(or stop it), then run this command again to resume") from None
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -1087,6 +1131,8 @@ def _forget_lost_outputs(out: Path, n_tasks: int, finder: int, dedup: bool) -> N
             if not (out / "manifest.json").is_file():
                 forget("scan", r)
                 forget("tokenizer", 0)
+                for f in range(finder):  # its signatures are written again: find the duplicates again
+                    forget("dedup", f)
         if any(shard_problem(out / split / f"{r:05d}.bin") for split in ("train", "heldout")):
             forget("tokenize", r)
             forget("manifest", 0)

@@ -344,3 +344,17 @@ def test_the_ray_executor_prepares_the_same_data(tmp_path: Path, split_corpus: P
     assert m["tasks"] == local["tasks"] > 1 and m["fingerprint"] == local["fingerprint"]
     assert np.array_equal(_stream(tmp_path / "ray")[0], _stream(tmp_path / "local")[0])
     assert np.array_equal(_stream(tmp_path / "ray")[1], _stream(tmp_path / "local")[1])
+
+
+def test_two_preparations_never_write_one_folder(tmp_path: Path, small_corpus: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "p"
+    out.mkdir()
+    with open(out / ".lock", "w") as other:  # as an `es-zoo prepare` running in another process holds it
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(EsZooError, match="being prepared by another `es-zoo prepare` right now"):
+            prepare(_cfg(small_corpus), out, workers=1, **QUIET)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+    prepare(_cfg(small_corpus), out, workers=1, **QUIET)  # once it is released
+    assert read_manifest(out)
