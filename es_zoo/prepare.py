@@ -209,15 +209,19 @@ def _plan_corpus(out: Path):
     return plan, cfg, corpus
 
 
-class ReadUnits(_Step):
-    """Reads the units of this task (``plan.json``), yields cleaned documents with their split."""
-
-    name = "es-zoo corpus units"
-    type = "📖 - READER"
+class _OutStep(_Step):
+    """A step of the preparation: it knows the output folder and reads its settings from there."""
 
     def __init__(self, out: str) -> None:
         super().__init__()
         self.out = out
+
+
+class ReadUnits(_OutStep):
+    """Reads the units of this task (``plan.json``), yields cleaned documents with their split."""
+
+    name = "es-zoo corpus units"
+    type = "📖 - READER"
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         from datatrove.data import Document
@@ -253,17 +257,13 @@ def dedup_config() -> Any:
                             hash_config=HashConfig(precision=64, hash_fc="sha1"))
 
 
-class ScanRecords(_Step):
+class ScanRecords(_OutStep):
     """Per document (in the order the dedup steps see them): split, characters and selection bucket;
     and the tokenizer-sample candidates, on disk, their threshold halved whenever they exceed twice the
     budget (so the final sample never needs more than that, whatever the corpus size)."""
 
     name = "es-zoo scan"
     type = "🔢 - STATS"
-
-    def __init__(self, out: str) -> None:
-        super().__init__()
-        self.out = out
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         out = Path(self.out)
@@ -329,15 +329,11 @@ def _duplicates(out: Path, rank: int) -> np.ndarray:
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint32)
 
 
-class TrainTokenizer(_Step):
+class TrainTokenizer(_OutStep):
     """One task: the tokenizer sample, the tokenizer, and the choice of training documents."""
 
     name = "es-zoo tokenizer"
     type = "🔢 - TOKENIZER"
-
-    def __init__(self, out: str) -> None:
-        super().__init__()
-        self.out = out
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         out = Path(self.out)
@@ -532,15 +528,11 @@ def _tokens_per_char(tokenizer: Any, out: Path, sample: dict) -> float:
     return tokens / chars
 
 
-class TokenizeShards(_Step):
+class TokenizeShards(_OutStep):
     """Tokenizes the chosen documents of this task into ``train/NNNNN.bin`` and ``heldout/NNNNN.bin``."""
 
     name = "es-zoo token shards"
     type = "🔢 - TOKENIZER"
-
-    def __init__(self, out: str) -> None:
-        super().__init__()
-        self.out = out
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         from transformers import AutoTokenizer
@@ -605,15 +597,11 @@ class TokenizeShards(_Step):
                     writers[split].add(item)
 
 
-class WriteManifest(_Step):
+class WriteManifest(_OutStep):
     """One task: check every shard, add up the unigram counts, write manifest.json last."""
 
     name = "es-zoo manifest"
     type = "💽 - WRITER"
-
-    def __init__(self, out: str) -> None:
-        super().__init__()
-        self.out = out
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         write_manifest(Path(self.out))

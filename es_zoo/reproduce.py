@@ -1,4 +1,4 @@
-"""``es-zoo reproduce``: tokenizer -> pretraining -> held-out evaluation -> Hub-ready model folder.
+"""``es-zoo reproduce``: prepared data -> pretraining -> held-out evaluation -> Hub-ready model folder.
 
 Every stage is resumable: it writes its output atomically and is skipped when that output is already
 complete, so ``--resume`` continues an interrupted run from its last complete checkpoint. The run
@@ -10,8 +10,8 @@ folder layout is documented in docs/run-folder.md::
       tokenizer/           the trained tokenizer (AutoTokenizer.from_pretrained loads it)
       encoder.json         bert2bert only: which BETO the model was warm-started from, and how
       beto/                bert2bert only: the tiny BETO reproduced first when the catalogue's is unreachable
-      data/                the tokenized corpus (train.bin, heldout.bin + .json sidecars; .starts:
-                           sentence-start flags for the BART-style objectives)
+      data/                the corpus prepared by es-zoo prepare's pipeline when no --data is given
+                           (tokenizer/, train/ and heldout/ uint16 shards, manifest.json; docs/prepare.md)
       checkpoints/step-*/  complete checkpoints (the newest kept ones)
       logs/train.jsonl     one line per logged step
       loss_curve.png       training loss against step
@@ -365,6 +365,8 @@ def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Pat
     torch.manual_seed(cfg.training.seed)  # identical initial weights on every process and every run
     model = build_bert_mlm(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     summary = pretrain(cfg, model, data, run_dir, accelerator, resume=resume, interrupt_after=interrupt_after)
+    # A plain, unsharded model on the main process under every strategy (gathered from the shards under
+    # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
     model = summary.pop("model")
     if summary["stopped_early"]:
         return {"stopped_early": True, "training": summary}
@@ -616,6 +618,8 @@ def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: 
     make = Seq2SeqBatchMaker(cfg, data, accelerator.process_index, accelerator.num_processes)
     summary = train_loop(cfg, Seq2SeqLoss(model), make, run_dir, accelerator, resume=resume,
                          interrupt_after=interrupt_after)
+    # A plain, unsharded model on the main process under every strategy (gathered from the shards under
+    # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
     model = summary.pop("model")
     if summary["stopped_early"]:
         return {"stopped_early": True, "training": summary}

@@ -788,7 +788,8 @@ def build_tokenizer(
     vocabulary of ``cfg.vocab_file``, in which case ``texts`` is never called),
     ``"byte_level_bpe"`` (BARTO, :func:`train_byte_level_bpe`) or ``"sentencepiece_unigram"`` (T5S,
     :func:`train_sentencepiece_unigram`, with ``cfg.extra_ids`` sentinels). Trained vocabularies
-    read ``texts()`` up to ``cfg.max_training_chars`` characters. ``vocab_file``, ``lowercase``
+    read ``texts()`` up to ``cfg.max_training_chars`` characters (``es-zoo prepare`` passes its hash
+    sample, already within that budget; this cap only protects direct callers). ``vocab_file``, ``lowercase``
     and ``strip_accents`` apply to WordPiece only and ``extra_ids`` to unigram only (an
     :class:`EsZooError` says so otherwise); the unigram trainer has no use for ``min_frequency``.
     ``output_dir`` then holds ``tokenizer.json`` and
