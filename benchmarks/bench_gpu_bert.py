@@ -1,150 +1,212 @@
-"""BERT-base pretraining throughput and MFU on one GPU: the es-zoo step against a plain transformers step.
+"""BERT masked-LM training step: es-zoo against the plain transformers step, side by side, on any device.
 
-Runs, side by side in one process, on the same BERT-base model (the `beto` paper preset: 12 x 768 x 12,
-vocabulary 31,002), the same packed sequences and the same masks:
+For the same model (the same initial weights), the same batches and the same whole-word masks, prints
+tokens/s, seconds per step, model TFLOP/s, MFU and (on CUDA) peak memory of
 
-- es-zoo: `es_zoo.training.BatchMaker` + `train_step` (packed sequences, whole-word masks built in
-  numpy, MLM head only at the masked positions, bf16 autocast through accelerate);
-- anchor: `BertForMaskedLM(input_ids, labels=...)` with the same masks as dense labels (what a
-  Trainer + DataCollatorForLanguageModeling step computes: the vocabulary projection at every position).
+- **es-zoo**: ``BatchMaker`` (packed ``[CLS] ... [SEP]`` rows, whole-word masks in numpy) +
+  ``es_zoo.training.train_step`` on ``SparseMLM`` (the MLM head only at the masked positions), prepared by
+  accelerate (bf16 autocast on CUDA, fp32 on CPU), the optimizer of ``build_optimizer(model, cfg, device)``
+  (fused AdamW on CUDA), no host sync inside a step;
+- **transformers**: ``BertForMaskedLM(input_ids=..., labels=dense_labels)`` (the vocabulary projection at
+  every position, as Trainer + DataCollatorForLanguageModeling compute it) with ``torch.optim.AdamW``,
+  ``clip_grad_norm_(1.0)``, a linear warm-up schedule and ``loss.item()`` every step, under
+  ``torch.autocast(bf16)`` on CUDA and fp32 on CPU;
 
-Prints tokens/s, the ratio and the model FLOPs utilisation (MFU) of each. FLOPs per token follow the
-usual accounting (6 x parameters touched per token for forward + backward, plus attention
-12 x layers x hidden x length), with the MLM head counted where it is computed: at 15% of the positions
-for es-zoo, at every position for the anchor. MFU divides by the GPU's dense bf16 peak (--peak-tflops,
-989 for H100/H200 SXM).
+and the ratio of their tokens/s. ``--compile`` compiles both (es-zoo: ``training.compile``, i.e.
+``compile_loss_module``; the anchor: ``torch.compile(model)``); use ``--warmup 5`` or more then, so the
+compilations (es-zoo recompiles once when the number of masked tokens changes) stay out of the timing.
 
-    python benchmarks/bench_gpu_bert.py --steps 30 --seq-len 128 --batch 128
-    python benchmarks/bench_gpu_bert.py --steps 20 --seq-len 512 --batch 32
+Sizes: ``--size base`` is the ``beto`` paper preset's BERT-base (12 x 768 x 12, feed-forward 3,072, dropout
+0.1, vocabulary 31,002) at its two phases, 128 x 128 (20 predictions per row) and 32 x 512 (80), batch
+per step = one micro-batch; ``--size tiny`` is a 2 x 64 model with a 1,000-entry vocabulary at 8 x 64,
+which runs in seconds on a CPU (a smoke test of the script, not a measurement).
+
+The token stream is synthetic (uniform ids over the vocabulary, 30% of them flagged as ``##``
+continuation pieces so whole words span 1.4 tokens on average, a ``[SEP]`` every 200 tokens): no tokenizer
+is trained. That keeps the benchmark honest because the cost of a step does not depend on which ids are
+drawn: the model's work is set by the shapes (batch, length, vocabulary) and by the number of masked
+positions, which both sides share and which is capped at ``max_predictions`` per row as with real text.
+
+FLOPs follow ``es_zoo.flops`` (6 x weights touched per token + attention): es-zoo's count has the MLM head
+at the masked positions, the anchor's at every position (what each computes; the ratio is of tokens/s).
+MFU is printed only where the device's dense bf16 peak is known (``es_zoo.flops.PEAK_TFLOPS``: H100/H200,
+A100, ...) or given with ``--peak-tflops``; otherwise "n/a".
+
+    python benchmarks/bench_gpu_bert.py --size base                    # both phases, CUDA if present
+    python benchmarks/bench_gpu_bert.py --size base --seq-len 128 --steps 50 --compile --json bert.json
+    python benchmarks/bench_gpu_bert.py --size tiny --steps 5          # smoke test on a CPU
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
+import _step_bench as sb  # noqa: F401  (sets the environment and sys.path first)
 import numpy as np
 import torch
 
+SHAPES = {"base": [(128, 128, 20), (512, 32, 80)], "tiny": [(64, 8, 10)]}  # (seq_len, batch, max_predictions)
+TINY = ["model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
+        "model.intermediate_size=128", "model.max_position_embeddings=128"]
+TINY_VOCAB = 1000
 
-def flops_per_token(layers: int, hidden: int, ffn: int, vocab: int, seq_len: int, head_fraction: float) -> float:
-    per_layer = 4 * hidden * hidden + 2 * hidden * ffn  # attention projections + feed-forward
-    encoder = layers * per_layer
-    head = hidden * hidden + hidden * vocab  # transform + decoder, where it is computed
-    attention = 2 * layers * hidden * seq_len  # QK^T and AV per token (forward, multiply-adds)
-    return 6 * (encoder + head_fraction * head) + 6 * attention
+
+def synthetic_mlm_data(vocab: int, tokens: int, seed: int = 0):
+    """A uniform token stream with BETO's special ids (0-5) and 30% ``##`` pieces (the upper ids)."""
+    from es_zoo.training import MLMData
+
+    rng = np.random.default_rng(seed)
+    stream = rng.integers(6, vocab, size=tokens).astype(np.int32)
+    stream[199::200] = 5  # a document separator ([SEP]) every 200 tokens
+    is_special = np.zeros(vocab, dtype=bool)
+    is_special[:6] = True
+    is_continuation = np.zeros(vocab, dtype=bool)
+    is_continuation[int(vocab * 0.7):] = True
+    return MLMData(stream=stream, is_special=is_special, is_continuation=is_continuation, vocab_size=vocab,
+                   mask_id=0, pad_id=1, cls_id=4, sep_id=5)
+
+
+def dense_labels(mb: dict) -> torch.Tensor:
+    ids = mb["input_ids"]
+    labels = torch.full((ids.numel(),), -100, dtype=torch.long)
+    labels[mb["flat_positions"]] = mb["labels"]
+    return labels.view_as(ids)
+
+
+def run_shape(args, seq_len: int, batch: int, max_pred: int, device, accelerator) -> dict:
+    from es_zoo.flops import bert_mlm_flops, device_peak_tflops
+    from es_zoo.modeling import SparseMLM, build_bert_mlm
+    from es_zoo.recipes import load_recipe
+    from es_zoo.training import BatchMaker
+
+    n = args.warmup + args.steps
+    overrides = [
+        f"training.phases=[{{max_steps: {n}, seq_len: {seq_len}, global_batch_size: {batch}, "
+        f"micro_batch_size: {batch}, max_predictions: {max_pred}}}]",
+        f"training.warmup_steps={min(n, 10)}",
+        f"training.mixed_precision={'bf16' if device.type == 'cuda' else repr('no')}",
+    ]
+    if args.compile:
+        overrides.append("training.compile=true")
+    if args.size == "tiny":
+        cfg = load_recipe("beto", "tiny", overrides=TINY + overrides)
+        vocab = TINY_VOCAB
+    else:
+        cfg = load_recipe("beto", "paper", overrides=overrides)
+        vocab = cfg.tokenizer.vocab_size
+    data = synthetic_mlm_data(vocab, tokens=n * batch * seq_len + 10 * seq_len)
+    maker = BatchMaker(cfg, data, 0, 1)
+    t0 = time.perf_counter()
+    es_batches = [maker(s) for s in range(n)]
+    build_ms = 1000 * (time.perf_counter() - t0) / n
+    es_batches = [sb.pin(b, device) for b in es_batches]
+    anchor_batches = []
+    for b in es_batches:
+        (mb,) = b.micro
+        pair = {"input_ids": mb["input_ids"], "labels": dense_labels(mb)}
+        if device.type == "cuda":
+            pair = {k: v.pin_memory() for k, v in pair.items()}
+        anchor_batches.append(pair)
+    timed = es_batches[args.warmup:]
+    tokens = sum(b.tokens for b in timed)
+    predicted = sum(b.predicted for b in timed)
+    peak = device_peak_tflops(device, args.peak_tflops)
+
+    def build_model():
+        torch.manual_seed(0)
+        return build_bert_mlm(cfg.model, vocab_size=vocab, pad_token_id=data.pad_id)
+
+    results: dict = {"es_zoo": [], "anchor": []}
+    descs = {}
+    for r in range(args.rounds):
+        for side in (("es_zoo", "anchor") if r % 2 == 0 else ("anchor", "es_zoo")):
+            model = build_model()
+            config = model.config
+            if side == "es_zoo":
+                step = sb.es_zoo_side(SparseMLM(model), cfg, accelerator, args.compile)
+                descs[side] = step.optimizer_desc
+                got = sb.time_side(step, es_batches, args.warmup, device)
+            else:
+                model.to(device).train()
+                fwd = torch.compile(model) if args.compile else model
+                opt, sched = sb.anchor_optimizer(model, cfg.training, n)
+                descs[side] = sb._optimizer_desc(opt)
+
+                def step(b, fwd=fwd, model=model, opt=opt, sched=sched):
+                    ids, labels = b["input_ids"].to(device), b["labels"].to(device)
+                    with sb.autocast(device):
+                        out = fwd(input_ids=ids, labels=labels)
+                    out.loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.training.max_grad_norm)
+                    opt.step()
+                    sched.step()
+                    opt.zero_grad(set_to_none=True)
+                    out.loss.item()  # a plain loop's per-step host sync (logging, a NaN check)
+
+                got = sb.time_side(step, anchor_batches, args.warmup, device)
+            results[side].append(got)
+            del model, step
+            accelerator.free_memory()  # drops accelerate's references to the prepared model and optimizer
+            sb.reset_memory(device)
+    flops = {"es_zoo": float(bert_mlm_flops(config, rows=batch * args.steps, input_tokens=tokens, masked_tokens=predicted)),
+             "anchor": float(bert_mlm_flops(config, rows=batch * args.steps, input_tokens=tokens, masked_tokens=tokens))}
+    out = {"seq_len": seq_len, "batch": batch, "max_predictions": max_pred, "vocab": vocab,
+           "tokens_per_step": tokens / args.steps, "masked_share": predicted / tokens,
+           "batch_build_ms": build_ms}
+    for side in ("es_zoo", "anchor"):
+        secs = sb.median_of(results[side], "seconds")
+        mem = [g["max_memory_gib"] for g in results[side] if g["max_memory_gib"] is not None]
+        out[side] = {**sb.rates(secs, args.steps, tokens, flops[side], peak), "optimizer": descs[side],
+                     "max_memory_gib": max(mem) if mem else None,
+                     "rounds_tokens_per_s": [tokens / g["seconds"] for g in results[side]],
+                     "flops_per_token": flops[side] / tokens}
+    out["ratio"] = out["es_zoo"]["tokens_per_s"] / out["anchor"]["tokens_per_s"]
+    out["peak_tflops"] = peak
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=128, help="sequences per step (one micro-batch)")
-    ap.add_argument("--peak-tflops", type=float, default=989.0)
+    ap.add_argument("--size", choices=["tiny", "base"], default="base")
+    ap.add_argument("--seq-len", type=int, choices=[64, 128, 512], default=None,
+                    help="only this phase shape [base: 128 and 512; tiny: 64]")
+    ap.add_argument("--batch", type=int, default=None, help="sequences per step [base: 128 at 128, 32 at 512; tiny: 8]")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per side and round")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first, plus one per further input shape (5+ with --compile)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat both sides, alternating which goes first")
+    ap.add_argument("--compile", action="store_true", help="torch.compile both sides")
+    ap.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    ap.add_argument("--peak-tflops", type=float, default=None,
+                    help="dense bf16 peak of the device for MFU [looked up by name: es_zoo.flops.PEAK_TFLOPS]")
     ap.add_argument("--json", default=None, help="also write the results here")
-    ap.add_argument("--max-chars", type=int, default=None, help="train the tokenizer on this much text only")
     args = ap.parse_args()
 
-    from accelerate import Accelerator
-
-    from es_zoo.corpus import open_corpus
-    from es_zoo.modeling import build_bert_mlm
-    from es_zoo.recipes import load_recipe
-    from es_zoo.tokenization import tokenize_documents, train_wordpiece, wordpiece_tables
-    from es_zoo.modeling import SparseMLM
-    from es_zoo.training import BatchMaker, MLMData, build_optimizer, train_step
-
-    phase = (f"training.phases=[{{max_steps: {args.steps + args.warmup}, seq_len: {args.seq_len}, "
-             f"global_batch_size: {args.batch}, micro_batch_size: {args.batch}, "
-             f"max_predictions: {max(20, round(args.seq_len * 0.15))}}}]")
-    cfg = load_recipe("beto", preset="paper", overrides=[phase, "training.warmup_steps=1"])
-    corpus = open_corpus(cfg.corpus)
-    t0 = time.perf_counter()
-    docs = list(corpus.documents("train"))
-    if args.max_chars:
-        docs = [d[: args.max_chars // len(docs)] for d in docs]
-    tok = train_wordpiece(docs, vocab_size=cfg.tokenizer.vocab_size)
-    stream = np.concatenate([np.append(d, tok.sep_token_id) for d in tokenize_documents(tok, docs)])
-    print(f"tokenizer + tokens: {time.perf_counter() - t0:.1f}s, {len(stream):,} tokens, vocab {len(tok)}")
-    is_special, is_cont = wordpiece_tables(tok)
-    data = MLMData(stream=stream.astype(np.int32), is_special=is_special, is_continuation=is_cont,
-                   vocab_size=len(tok), mask_id=tok.mask_token_id, pad_id=tok.pad_token_id,
-                   cls_id=tok.cls_token_id, sep_id=tok.sep_token_id)
-
-    acc = Accelerator(mixed_precision="bf16")
-    dev = acc.device
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    m = cfg.model
-    results = {"gpu": gpu, "torch": torch.__version__, "seq_len": args.seq_len, "batch": args.batch}
-
-    # es-zoo step
-    torch.manual_seed(0)
-    model = build_bert_mlm(m, vocab_size=len(tok), pad_token_id=tok.pad_token_id)
-    wrapped = SparseMLM(model)
-    opt = build_optimizer(wrapped, cfg.training)
-    wrapped, opt = acc.prepare(wrapped, opt)
-    maker = BatchMaker(cfg, data, 0, 1)
-    masked_share = []
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
-            torch.cuda.synchronize() if torch.cuda.is_available() else None
-            t0 = time.perf_counter()
-        batch = maker(step)
-        masked_share.append(batch.masked_tokens / batch.tokens)
-        train_step(wrapped, opt, batch, acc, cfg.training)
-    torch.cuda.synchronize() if torch.cuda.is_available() else None
-    dt = time.perf_counter() - t0
-    tps = args.steps * args.batch * args.seq_len / dt
-    share = float(np.mean(masked_share))
-    f = flops_per_token(m.num_hidden_layers, m.hidden_size, m.intermediate_size, len(tok), args.seq_len, share)
-    results["es_zoo"] = {"tokens_per_s": tps, "step_s": dt / args.steps, "tflops": tps * f / 1e12,
-                         "mfu": tps * f / 1e12 / args.peak_tflops, "masked_share": share}
-    mem_es = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-    del wrapped, opt, model
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-    # anchor: dense labels, full-vocabulary head at every position (what Trainer + collator compute)
-    torch.manual_seed(0)
-    model = build_bert_mlm(m, vocab_size=len(tok), pad_token_id=tok.pad_token_id).to(dev)
-    opt = build_optimizer(model, cfg.training)
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
-            torch.cuda.synchronize() if torch.cuda.is_available() else None
-            t0 = time.perf_counter()
-        batch = maker(step)
-        mb = batch.micro[0]
-        labels = torch.full((mb.input_ids.numel(),), -100, dtype=torch.long)
-        labels[mb.flat_positions] = mb.labels
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-            out = model(input_ids=mb.input_ids.to(dev), labels=labels.view_as(mb.input_ids).to(dev))
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        out.loss.item()  # the same host sync the es-zoo step has
-    torch.cuda.synchronize() if torch.cuda.is_available() else None
-    dt = time.perf_counter() - t0
-    tps_a = args.steps * args.batch * args.seq_len / dt
-    f_a = flops_per_token(m.num_hidden_layers, m.hidden_size, m.intermediate_size, len(tok), args.seq_len, 1.0)
-    results["anchor"] = {"tokens_per_s": tps_a, "step_s": dt / args.steps, "tflops": tps_a * f_a / 1e12,
-                         "mfu": tps_a * f_a / 1e12 / args.peak_tflops}
-    mem_a = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-    results["es_zoo"]["max_memory_gib"], results["anchor"]["max_memory_gib"] = mem_es, mem_a
-
-    print(f"\n{gpu}, torch {torch.__version__}, BERT-base, bf16, {args.batch} x {args.seq_len} tokens per step")
-    print(f"{'':28}{'tokens/s':>12}{'s/step':>9}{'TFLOP/s':>9}{'MFU':>8}{'GiB':>7}")
-    for name, key in (("es-zoo step", "es_zoo"), ("transformers dense MLM step", "anchor")):
-        r = results[key]
-        print(f"{name:28}{r['tokens_per_s']:>12,.0f}{r['step_s']:>9.3f}{r['tflops']:>9.1f}{100 * r['mfu']:>7.1f}%"
-              f"{r['max_memory_gib']:>7.1f}")
-    print(f"ratio es-zoo / anchor: {tps / tps_a:.2f}x")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    device = sb.pick_device(args.device)
+    accelerator = sb.accelerator_for(device)
+    shapes = [s for s in SHAPES[args.size] if args.seq_len in (None, s[0])]
+    if not shapes:
+        raise SystemExit(f"--seq-len {args.seq_len} is not a shape of --size {args.size}")
+    name = sb.device_name(device)
+    vers = sb.versions()
+    precision = "bf16 autocast" if device.type == "cuda" else "fp32"
+    report = {"benchmark": "bench_gpu_bert", "device": name, "precision": precision, "versions": vers,
+              "args": vars(args), "shapes": []}
+    print(f"{name}; torch {vers['torch']}, transformers {vers['transformers']}, accelerate {vers['accelerate']}; "
+          f"{precision}{', compiled' if args.compile else ''}; {args.size} BERT; {args.steps} timed steps after "
+          f"{args.warmup} warm-up, {args.rounds} round(s)")
+    for seq_len, batch, max_pred in shapes:
+        batch = args.batch or batch
+        r = run_shape(args, seq_len, batch, max_pred, device, accelerator)
+        report["shapes"].append(r)
+        print()
+        sb.print_table(f"{batch} x {seq_len} tokens per step, vocabulary {r['vocab']:,}, "
+                       f"{100 * r['masked_share']:.1f}% of tokens masked "
+                       f"(es-zoo batch build {r['batch_build_ms']:.1f} ms, off the step)",
+                       [(f"es-zoo train_step ({r['es_zoo']['optimizer']})", r["es_zoo"]),
+                        (f"transformers BertForMaskedLM ({r['anchor']['optimizer']})", r["anchor"])])
+        print(f"ratio es-zoo / transformers tokens/s at {batch} x {seq_len}: {r['ratio']:.2f}x")
+    sb.write_json(args.json, report)
 
 
 if __name__ == "__main__":

@@ -726,6 +726,9 @@ _SLOT = 0  # which worker slot this process is (its datatrove local_rank: only s
 def _take_slot(slots: Any) -> None:
     global _SLOT
     _SLOT = slots.get()
+    # One core per worker process: the workers are the parallelism (with one worker, in-process, the
+    # tokenizers library encodes each batch on every core instead).
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _run_task(executor: "QuietLocalExecutor", rank: int) -> Any:
