@@ -14,6 +14,13 @@ Layout of one checkpoint (written by ``accelerate``'s ``save_state`` plus ours):
       random_states_<rank>.pkl RNG states of every process (python, numpy, torch)
       trainer_state.json       step, phase, tokens seen, elapsed seconds
       COMPLETE                 written last
+
+Under FSDP and DeepSpeed the weights and optimizer state are what those libraries write, every process
+its own shard, and not safetensors (``safe_serialization`` does not apply to them): FSDP's
+``SHARDED_STATE_DICT`` writes ``pytorch_model_fsdp_0/`` and ``optimizer_0/`` (torch.distributed.checkpoint
+``.distcp`` files), ``FULL_STATE_DICT`` ``pytorch_model_fsdp.bin`` and ``optimizer.bin`` (pickle);
+DeepSpeed writes ``pytorch_model/`` (``*_model_states.pt``, ``zero_pp_rank_*_optim_states.pt``), ``latest``
+and its ``zero_to_fp32.py``. Such a checkpoint resumes under the same strategy and number of processes.
 """
 
 from __future__ import annotations
@@ -110,10 +117,12 @@ def save_checkpoint(accelerator: "Accelerator", root: str | Path, state: dict, k
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
-        for f in tmp.iterdir():
+        for f in sorted(tmp.rglob("*")):  # FSDP and DeepSpeed write their shards into sub-folders
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+            elif f.is_dir():
+                _fsync_dir(f)
         marker = tmp / MARKER
         marker.write_text("ok\n")
         with open(marker, "rb") as fh:

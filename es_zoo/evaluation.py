@@ -214,6 +214,7 @@ def generation_samples(
         out = model.generate(
             input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+            synced_gpus=False,  # one process generates (the main one): see es_zoo.generation.generate_ids
         )
     samples = []
     for i in range(n):

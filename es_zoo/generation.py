@@ -124,6 +124,10 @@ def generate_ids(model: Any, rows: Sequence[Sequence[int]], pad_id: int, *, batc
     so the first batch shows at once whether memory suffices), beam search, outputs in input order."""
     start = decoder_start_id(model)
     device = device or next(model.parameters()).device
+    # One process generates with a whole model (after training: the main process, with the plain model
+    # the loop hands back). transformers would otherwise sync every decoding step with the other
+    # processes whenever DeepSpeed ZeRO-3 is configured, and wait forever for them.
+    kwargs.setdefault("synced_gpus", False)
     was_training = model.training
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))

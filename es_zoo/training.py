@@ -21,11 +21,15 @@ The loop does not know the objective: a *batch maker* turns a step number into t
 process (:class:`BatchMaker` here for BERT's masked LM, ``es_zoo.seq2seq_batches.Seq2SeqBatchMaker``
 for BART, T5 and BERT2BERT), and a *loss module* turns a slice into ``(summed loss, correct
 predictions)`` (``SparseMLM`` / ``Seq2SeqLoss`` in ``es_zoo.modeling``).
+
+The same loop runs under every accelerate strategy. One process, DDP and XLA hand back the trained
+model as it is. FSDP and DeepSpeed shard the model (and DeepSpeed runs the optimizer inside
+``backward``): ``es_zoo.sharding`` marks the last micro-batch of each step for DeepSpeed, checks its
+config against the recipe, and gathers a plain copy of the model for the evaluation and the export.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -39,7 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from es_zoo import checkpoints
+from es_zoo import checkpoints, sharding
 from es_zoo.errors import TrainingError
 from es_zoo.modeling import SparseMLM
 from es_zoo.objectives.masking import whole_word_mask
@@ -659,6 +663,12 @@ def train_loop(
     ``interrupt_after`` behaves like a SIGTERM after that many steps (used by the tests): one process
     stops right there; several agree on it at the next check (every ``STOP_CHECK_EVERY`` steps and at
     log and save steps).
+
+    ``"model"`` is always a plain, unsharded transformers model to evaluate and export on the main
+    process. One process, DDP, XLA: the model itself, unwrapped, on every process. FSDP and DeepSpeed: a
+    copy gathered from the shards (``es_zoo.sharding.gather_trained_model``) on the main process and None
+    on the others, and None everywhere when the run stopped early (nothing is evaluated then, and a
+    preempted job should not spend its grace period gathering weights).
     """
     t = cfg.training
     device = accelerator.device
@@ -666,6 +676,15 @@ def train_loop(
     on_cuda = device.type == "cuda"
     if on_cuda and t.allow_tf32:
         allow_tf32()
+    sharded = sharding.strategy(accelerator)  # "FSDP", "DEEPSPEED" or None (the plain path)
+    skeleton = None
+    if sharded:
+        # prepare() shards the model in place: keep its structure now to rebuild a plain model at the end.
+        skeleton = sharding.parameterless_copy(wrapped.model)
+    if sharded == sharding.DEEPSPEED:
+        sharding.configure_deepspeed(accelerator, t)  # refuses a config that disagrees with the recipe
+    elif sharded == sharding.FSDP:
+        sharding.default_fsdp_layers(accelerator, wrapped.model)
     optimizer = build_optimizer(wrapped, t, device=device)
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
     loss_module = accelerator.unwrap_model(wrapped)
@@ -780,10 +799,16 @@ def train_loop(
         bar.close()
         tracking.finish()
     accelerator.wait_for_everyone()
+    elapsed = elapsed_before + time.perf_counter() - started
+    if not sharded:
+        model = accelerator.unwrap_model(wrapped).model
+    elif stopped_early:
+        model = None
+    else:  # every process takes part in the gather; the main process gets the model
+        model = sharding.gather_trained_model(accelerator, wrapped, skeleton)
     return {
         "steps": step, "total_steps": total, "tokens_seen": tokens_seen, "stopped_early": stopped_early,
-        "elapsed_s": elapsed_before + time.perf_counter() - started,
-        "model": accelerator.unwrap_model(wrapped).model,
+        "elapsed_s": elapsed, "model": model,
     }
 
 
@@ -799,28 +824,34 @@ def train_step(
     """
     device = accelerator.device
     world = accelerator.num_processes
+    # Under DeepSpeed the engine reduces, clips and steps inside the backward of the step's last
+    # micro-batch (es_zoo.sharding.micro_batch); everywhere else this function does it below.
+    deepspeed = sharding.strategy(accelerator) == sharding.DEEPSPEED
     if counts is None:
         counts = torch.tensor([batch.predicted, batch.tokens], dtype=torch.int64)
     counts = counts.to(device, non_blocking=True)
     if world > 1:
         counts = accelerator.reduce(counts, reduction="sum")
-    # DDP averages gradients over processes, hence world / predicted; a device tensor, never read here.
+    # DDP, FSDP and DeepSpeed average gradients over processes, hence world / predicted; a device
+    # tensor, never read here.
     scale = (world / counts[0].clamp(min=1).to(torch.float64)).to(torch.float32)
     loss_acc = torch.zeros((), device=device)
     correct_acc = torch.zeros((), device=device, dtype=torch.long)
     for i, mb in enumerate(batch.micro):
         last = i == len(batch.micro) - 1
-        ctx = accelerator.no_sync(wrapped) if not last else contextlib.nullcontext()
-        with ctx:
+        with sharding.micro_batch(accelerator, wrapped, last, deepspeed):  # gradients synced after the last
             loss_sum, correct = wrapped(**{k: v.to(device, non_blocking=True) for k, v in mb.items()})
             accelerator.backward(loss_sum * scale)
         loss_acc += loss_sum.detach()
         correct_acc += correct
-    if t.max_grad_norm is not None:
+    if t.max_grad_norm is not None and not deepspeed:
+        # Under DeepSpeed accelerate's clip_grad_norm_ does not clip (it only reads the engine's norm,
+        # waiting for the device): the engine clipped at the config's gradient_clipping, checked against
+        # training.max_grad_norm before training (es_zoo.sharding.deepspeed_settings).
         accelerator.clip_grad_norm_(wrapped.parameters(), t.max_grad_norm)
     # No skipping of non-finite steps (that would need the host to look at the loss): the loop stops at
     # its next read point instead, before any checkpoint of the damaged weights is written.
-    optimizer.step()
+    optimizer.step()  # under DeepSpeed accelerate's optimizer wrapper does nothing here: the engine stepped
     optimizer.zero_grad(set_to_none=True)
     return loss_acc, correct_acc, counts
 

@@ -506,6 +506,8 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     loop_cfg = _LoopConfig(training, t.name, "finetune", f"fine-tuning {t.name}")
     summary = train_loop(loop_cfg, loss_module(t, model, hp), make, out, accelerator,
                          resume=decision == "resume", interrupt_after=interrupt_after)
+    # A plain, unsharded model on the main process under every strategy (gathered from the shards under
+    # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
     model = summary.pop("model")
     if summary["stopped_early"]:
         return {"stopped_early": True, "training": summary}
