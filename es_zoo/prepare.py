@@ -405,7 +405,14 @@ class TrainTokenizer(_OutStep):
                 )
             if total_estimate > want:
                 threshold = int(np.searchsorted(np.cumsum(estimated), want, side="left")) + 1
+        # What the tokenize workers need, so that they load only the `tokenizers` library (not transformers
+        # and torch: hundreds of MB and seconds per worker process): the very backend AutoTokenizer builds
+        # from the saved folder (for some classes transformers rebuilds parts of the pipeline on load, so
+        # tokenizer.json alone is not guaranteed to be it), the separator and the vocabulary size.
+        (out / "work" / "tokenizer-backend.json").write_text(tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
+        separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
         selection = {
+            "separator_id": int(separator), "vocab_size": len(tokenizer),
             "method": SELECTION_METHOD, "needed_tokens": needed, "margin": plan["margin"],
             "bucket_threshold": min(threshold, BUCKETS), "buckets": BUCKETS,
             "tokens_per_char": tpc, "estimated_tokens": float(estimated[:threshold].sum()),
@@ -535,7 +542,7 @@ class TokenizeShards(_OutStep):
     type = "🔢 - TOKENIZER"
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
         from es_zoo.packing import ShardWriter, token_dtype
 
@@ -544,15 +551,15 @@ class TokenizeShards(_OutStep):
         chosen = _read_json(out / "work" / "selection.json")["selection"]
         limits = chosen["tasks"][rank]
         threshold = chosen["bucket_threshold"]
-        tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
-        separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-        dtype = token_dtype(len(tokenizer))
+        tokenizer = Tokenizer.from_str((out / "work" / "tokenizer-backend.json").read_text(encoding="utf-8"))
+        vocab = chosen["vocab_size"]
+        dtype = token_dtype(vocab)
         starts = plan["sentence_starts"]
         writers = {}
         for split in ("train", "heldout"):
             (out / split).mkdir(exist_ok=True)
-            writers[split] = ShardWriter(out / split / f"{rank:05d}.bin", separator, dtype, with_starts=starts,
-                                         vocab_size=len(tokenizer) if split == "train" else None)
+            writers[split] = ShardWriter(out / split / f"{rank:05d}.bin", chosen["separator_id"], dtype,
+                                         with_starts=starts, vocab_size=vocab if split == "train" else None)
         counts = {"train": 0, "heldout": 0}
 
         def chosen_texts(split_wanted: str, docs: list) -> list[str]:
@@ -610,16 +617,14 @@ class WriteManifest(_OutStep):
 
 
 def write_manifest(out: Path) -> dict:
-    from transformers import AutoTokenizer
-
     from es_zoo.packing import shard_problem
 
     plan = _read_json(out / "plan.json")
     chosen = _read_json(out / "work" / "selection.json")
-    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
+    vocab_size = chosen["selection"]["vocab_size"]
     tasks = len(plan["tasks"])
     splits: dict = {}
-    counts = np.zeros(len(tokenizer), dtype=np.int64)
+    counts = np.zeros(vocab_size, dtype=np.int64)
     for split in ("train", "heldout"):
         shards, tokens, docs = [], 0, 0
         for r in range(tasks):
@@ -658,7 +663,7 @@ def write_manifest(out: Path) -> dict:
         "corpus": dataclasses.asdict(cfg.corpus),
         "corpus_description": plan["corpus_description"],
         "corpus_parts": plan["corpus_parts"],
-        "tokenizer": {"path": "tokenizer", "vocab_size": len(tokenizer), "kind": cfg.tokenizer.kind if cfg.tokenizer else None,
+        "tokenizer": {"path": "tokenizer", "vocab_size": vocab_size, "kind": cfg.tokenizer.kind if cfg.tokenizer else None,
                       "from": plan.get("tokenizer_from")},
         "dtype": splits["train"]["shards"][0]["dtype"] if splits["train"]["shards"] else None,
         "sentence_starts": plan["sentence_starts"],
@@ -934,14 +939,12 @@ def plan_preparation(cfg: ResolvedRecipe, out: Path, *, tasks: int | None, chunk
 
 
 def _tokenizer_hash(path: str) -> str:
-    p = Path(path)
-    files = sorted(p.glob("*.json")) + sorted(p.glob("*.txt")) + sorted(p.glob("*.model"))
-    h = hashlib.sha256()
-    for f in files:
-        if f.name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "spiece.model"):
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
+    """The identity of a tokenizer folder: the SHA-256 of the pipeline AutoTokenizer builds from it
+    (so a re-saved copy of the same tokenizer has the same identity, whatever files it was saved as)."""
+    from transformers import AutoTokenizer
+
+    backend = AutoTokenizer.from_pretrained(path).backend_tokenizer.to_str()
+    return hashlib.sha256(backend.encode("utf-8")).hexdigest()
 
 
 def _same_plan(old: dict, new: dict) -> list[str]:
@@ -1127,7 +1130,8 @@ def _forget_lost_outputs(out: Path, n_tasks: int, finder: int, dedup: bool) -> N
         if any(shard_problem(out / split / f"{r:05d}.bin") for split in ("train", "heldout")):
             forget("tokenize", r)
             forget("manifest", 0)
-    if not (out / "tokenizer" / "COMPLETE").is_file() or not (out / "work" / "selection.json").is_file():
+    if not (out / "tokenizer" / "COMPLETE").is_file() or not (out / "work" / "selection.json").is_file() or not (
+            out / "work" / "tokenizer-backend.json").is_file():
         forget("tokenizer", 0)
     if not (out / "manifest.json").is_file():
         forget("manifest", 0)

@@ -358,3 +358,41 @@ def test_two_preparations_never_write_one_folder(tmp_path: Path, small_corpus: P
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
     prepare(_cfg(small_corpus), out, workers=1, **QUIET)  # once it is released
     assert read_manifest(out)
+
+
+def test_bert2bert_prepares_with_its_betos_tokenizer(tmp_path: Path, small_corpus: Path, micro_beto: Path) -> None:
+    """bert2bert trains no tokenizer: `es-zoo prepare` takes the warm-start BETO's, and a folder prepared
+    with another BETO's tokenizer is refused by `reproduce --data`."""
+    from click.testing import CliRunner
+
+    from es_zoo.cli import cli
+    from es_zoo.reproduce import reproduce
+    from tests.test_seq2seq_pretraining import MICRO_B2B
+
+    data = tmp_path / "data"
+    args = ["prepare", "bert2bert", "--corpus", str(small_corpus), "--output", str(data),
+            f"model.encoder={micro_beto}", *MICRO_B2B]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    m = read_manifest(data)
+    assert m["tokenizer"]["from"] == str(micro_beto / "model") and m["sample"]["characters"] == 0
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(data / "tokenizer").get_vocab() == \
+        AutoTokenizer.from_pretrained(micro_beto / "model").get_vocab()
+    out = reproduce("bert2bert", output_dir=tmp_path / "run", overrides=MICRO_B2B + [f"model.encoder={micro_beto}"],
+                    data=str(data))
+    assert out["heldout"]["loss"] < out["heldout_step0"]["loss"] and not (tmp_path / "run" / "data").exists()
+    # Another BETO (a copy whose vocabulary differs in one entry) does not match the prepared tokens.
+    other = tmp_path / "other-beto"
+    shutil.copytree(micro_beto / "model", other)
+    vocab = (other / "vocab.txt").read_text().splitlines()
+    vocab[-1] = vocab[-1] + "x"
+    (other / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = json.loads((other / "tokenizer.json").read_text())
+    last = max(tok["model"]["vocab"], key=tok["model"]["vocab"].get)
+    tok["model"]["vocab"][last + "x"] = tok["model"]["vocab"].pop(last)
+    (other / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(EsZooError, match="tokenized with another tokenizer than the BETO"):
+        reproduce("bert2bert", output_dir=tmp_path / "run2", overrides=MICRO_B2B + [f"model.encoder={other}"],
+                  data=str(data))
