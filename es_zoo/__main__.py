@@ -62,13 +62,18 @@ def _spawn_cpu_workers() -> bool:
               "ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m es_zoo ...", file=sys.stderr)
     if not n or n < 2:
         return False
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
     print(f"es-zoo: starting {n} CPU worker processes (torchrun) for accelerate launch --cpu", file=sys.stderr)
-    torchrun([
-        "--nproc_per_node", str(n), "--master_addr", env["MASTER_ADDR"],
-        "--master_port", env.get("MASTER_PORT", "29500"), "-m", "es_zoo", *sys.argv[1:],
-    ])
+    try:
+        torchrun([
+            "--nproc_per_node", str(n), "--master_addr", env["MASTER_ADDR"],
+            "--master_port", env.get("MASTER_PORT", "29500"), "-m", "es_zoo", *sys.argv[1:],
+        ])
+    except ChildFailedError as exc:  # the worker has printed its one-line error; no launcher traceback
+        codes = sorted({f.exitcode for f in exc.failures.values() if f.exitcode > 0}) or [1]
+        sys.exit(codes[0])
     return True
 
 

@@ -23,7 +23,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except EsZooError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from es_zoo.errors import FirstProcessFailed
+
+            if not isinstance(exc, FirstProcessFailed):  # the first process has printed the reason
+                click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

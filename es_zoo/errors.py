@@ -27,6 +27,11 @@ class RunDirError(EsZooError):
     """An output folder that already holds a different run, or a run that cannot resume."""
 
 
+class FirstProcessFailed(RunDirError):
+    """Raised on the other processes of a launch when the first one stopped during setup; the first
+    process has printed the reason, so the CLI prints nothing more for these."""
+
+
 class TrainingError(EsZooError):
     """Training cannot continue (for example a NaN loss); the last good checkpoint is intact."""
 

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from es_zoo.errors import CorpusError, RunDirError
+from es_zoo.errors import CorpusError, FirstProcessFailed, RunDirError
 from es_zoo.recipes import ResolvedRecipe, load_recipe, resolved_from_dict
 
 RUN_MARKERS = ("run_info.json", "recipe.yaml")
@@ -161,58 +161,61 @@ def reproduce(
         manifest = read_manifest(data)
         cfg = cfg_with_prepared_corpus(cfg, manifest, explicit_source)
         check_compatible(manifest, cfg, str(data))
-    decision = check_run_dir(run_dir, cfg, resume, overwrite)
     world, local_world, rank = _launch_layout()
     own_data = run_dir / "data"
-    if data is None:
-        if world > 1 and local_world != world:
-            raise RunDirError(
-                f"{world} processes on {world // max(1, local_world)} machines: prepare the data once before "
-                f"launching (es-zoo prepare {cfg.recipe} --preset {cfg.preset} --corpus ... --output DATA, on a "
-                "filesystem every machine sees, or copied to each) and pass --data DATA"
-            )
-        if cfg.model.architecture == "bert2bert" and world > 1:
-            from es_zoo.loading import resolve
-
-            if not resolve(cfg.model.encoder)[1]:
-                raise RunDirError(
-                    "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
-                    "a BETO cannot be fetched or reproduced while other processes wait"
-                )
-        if decision != "resume" or not (own_data / "manifest.json").is_file():
-            from es_zoo.corpus import open_corpus
-
-            open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
-    created = not run_dir.exists()
-    try:
-        if rank == 0:
-            if decision == "overwrite":
-                _clear_run(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if decision != "resume":
-                _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
-            if cfg.model.architecture == "bert2bert":
-                tok_dir = _warm_start_tokenizer(cfg, run_dir)
-                if manifest is not None:
-                    _check_warm_start_tokenizer(manifest, tok_dir, str(data))
-        if data is None:
-            # Before any process group exists: preparing takes as long as it takes, nobody waits in a
-            # collective with a timeout (see docs/prepare.md).
-            _prepare_own_data(cfg, run_dir, rank, world)
-            data = own_data
-    except CorpusError:
-        # The corpus must be fixed first (which a resume could not use anyway): a run folder this command
-        # created is removed, so the corrected command starts clean.
-        if rank == 0 and created and decision == "new":
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
+    if data is None and world > 1 and local_world != world:
+        raise RunDirError(
+            f"{world} processes on {world // max(1, local_world)} machines: prepare the data once before "
+            f"launching (es-zoo prepare {cfg.recipe} --preset {cfg.preset} --corpus ... --output DATA, on a "
+            "filesystem every machine sees, or copied to each) and pass --data DATA"
+        )
+    # Only the first process looks at and writes the run folder; the others learn its decision (new,
+    # resume, overwrite) or its error from it. Were each process to check for itself, a fast first
+    # process that has already written recipe.yaml would make a slower one see "a run already exists".
     from accelerate import Accelerator
 
     from es_zoo.training import tracker_kwargs
 
+    def setup() -> str:
+        return _first_process_setup(cfg, run_dir, data, manifest, resume, overwrite, world)
+
+    decision: str | None = None
+    if data is None:
+        # The run's own data is prepared by the first process *before* the process group starts, so no
+        # collective can time out however long that takes; the others (same machine) wait on a file.
+        if rank == 0:
+            try:
+                decision = setup()
+            except BaseException as exc:
+                if world > 1:
+                    _launch_signal(run_dir, {"failed": str(exc) or type(exc).__name__})
+                raise
+            if world > 1:
+                _launch_signal(run_dir, {"ok": True})
+        else:
+            _wait_for_first_process(run_dir)
+        data = own_data
     accelerator = Accelerator(mixed_precision=cfg.training.mixed_precision,
                               kwargs_handlers=_process_group_kwargs(cfg), **tracker_kwargs(cfg.training, run_dir))
+    failure: str | None = None
+    if decision is None and accelerator.is_main_process:  # --data: the setup is quick, done in the group
+        try:
+            decision = setup()
+        except BaseException as exc:
+            if accelerator.num_processes == 1:
+                raise
+            failure = str(exc) or type(exc).__name__
+            raised = exc
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        decision, failure = broadcast_object_list([decision, failure], from_process=0)
+        if accelerator.is_main_process:
+            _launch_signal_path(run_dir).unlink(missing_ok=True)
+            if failure is not None:
+                raise raised
+        if failure is not None:
+            raise FirstProcessFailed(f"the first process stopped before training: {failure}")
     from es_zoo.prepare import read_manifest
 
     manifest = read_manifest(data)
@@ -255,29 +258,90 @@ def _process_group_kwargs(cfg: ResolvedRecipe) -> list:
     return [InitProcessGroupKwargs(timeout=datetime.timedelta(seconds=cfg.training.process_group_timeout_s))]
 
 
-def _prepare_own_data(cfg: ResolvedRecipe, run_dir: Path, rank: int, world: int) -> None:
-    """Prepare the corpus into RUN_DIR/data on the first process; the others (same machine) wait for the
-    manifest, polling the file system (no process group yet, so no collective can time out)."""
-    import time
+def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | None, manifest: dict | None,
+                         resume: bool, overwrite: bool, world: int) -> str:
+    """What only the first process does before the process group starts: decide new / resume / overwrite,
+    write recipe.yaml, the bert2bert tokenizer, and (without --data) prepare the corpus into RUN_DIR/data.
+    Returns the decision."""
+    decision = check_run_dir(run_dir, cfg, resume, overwrite)
+    own_data = run_dir / "data"
+    if data is None:
+        if cfg.model.architecture == "bert2bert" and world > 1:
+            from es_zoo.loading import resolve
 
-    data_dir, failed = run_dir / "data", run_dir / ".prepare-failed"
-    if rank == 0:
-        failed.unlink(missing_ok=True)
-        try:
+            if not resolve(cfg.model.encoder)[1]:
+                raise RunDirError(
+                    "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
+                    "a BETO cannot be fetched or reproduced while other processes wait"
+                )
+        if decision != "resume" or not (own_data / "manifest.json").is_file():
+            from es_zoo.corpus import open_corpus
+
+            open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
+    created = not run_dir.exists()
+    try:
+        if decision == "overwrite":
+            _clear_run(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if decision != "resume":
+            _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
+        if cfg.model.architecture == "bert2bert":
+            tok_dir = _warm_start_tokenizer(cfg, run_dir)
+            if manifest is not None:
+                _check_warm_start_tokenizer(manifest, tok_dir, str(data))
+        if data is None:
             tokenizer_from = str(run_dir / "tokenizer") if cfg.model.architecture == "bert2bert" else None
             from es_zoo.prepare import prepare
 
-            prepare(cfg, data_dir, workers=None, tokenizer_from=tokenizer_from,
+            prepare(cfg, own_data, workers=None, tokenizer_from=tokenizer_from,
                     command=f"(es-zoo reproduce {cfg.recipe}: the run's own data)", echo=_echo)
-        except BaseException as exc:
-            if world > 1:
-                _atomic_write(failed, str(exc) or type(exc).__name__)
-            raise
+    except CorpusError:
+        # The corpus must be fixed first (which a resume could not use anyway): a run folder this command
+        # created is removed, so the corrected command starts clean.
+        if created and decision == "new":
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return decision
+
+
+def _launch_key() -> str:
+    """What identifies this launch to the processes on one machine: torchrun's agent (the workers'
+    common parent), else the Slurm job step, else the rendezvous address."""
+    env = os.environ
+    if "TORCHELASTIC_RUN_ID" in env:
+        return f"torchrun-{os.getppid()}-{env.get('TORCHELASTIC_RUN_ID')}-{env.get('MASTER_PORT')}"
+    if "SLURM_JOB_ID" in env:
+        return f"slurm-{env['SLURM_JOB_ID']}-{env.get('SLURM_STEP_ID', '')}"
+    return f"{env.get('MASTER_ADDR')}-{env.get('MASTER_PORT')}"
+
+
+def _launch_signal_path(run_dir: Path) -> Path:
+    """Where the first process tells the others on its machine that its setup is done (or failed). Not in
+    the run folder: a command that fails must leave that as it found it."""
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha1(f"{_launch_key()}|{run_dir.resolve()}".encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"es-zoo-launch-{key}.json"
+
+
+def _launch_signal(run_dir: Path, state: dict) -> None:
+    _atomic_write(_launch_signal_path(run_dir), json.dumps(state))
+
+
+def _wait_for_first_process(run_dir: Path) -> None:
+    import time
+
+    path = _launch_signal_path(run_dir)
+    while True:
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.5)
+            continue
+        if "failed" in state:
+            raise FirstProcessFailed(f"the first process stopped before training: {state['failed']}")
         return
-    while not (data_dir / "manifest.json").is_file():
-        if failed.is_file():
-            raise RunDirError(f"the first process could not prepare the data: {failed.read_text()}")
-        time.sleep(1.0)
 
 
 def _echo(line: str) -> None:

@@ -214,6 +214,28 @@ def test_two_processes_keep_the_global_batch_and_the_loss_curve(tmp_path: Path, 
     a, b = _weights(single), _weights(two)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-3, atol=1e-5)
+    # Launched again into the finished run: the first process refuses, the second follows it (no hang).
+    before = sorted(p.name for p in two.iterdir())
+    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "already holds an es-zoo run" in again.stderr
+    assert sorted(p.name for p in two.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_a_refused_two_process_launch_prints_one_line_and_changes_nothing(tmp_path: Path, small_corpus: Path) -> None:
+    """Without --data the first process checks the folder (and would prepare the data) before any process
+    group exists; when it refuses, the other process stops too, silently, and nothing is written."""
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("not a run")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+           "-m", "es_zoo", "reproduce", "beto", "--corpus", str(small_corpus), "--output-dir", str(foreign), *MICRO]
+    done = subprocess.run(cmd, env=_env() | {"ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "is not an es-zoo run folder" in errors[0], done.stderr[-2000:]
+    assert [p.name for p in foreign.iterdir()] == ["mine.txt"]
 
 
 @pytest.mark.slow
