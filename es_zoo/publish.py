@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -87,14 +88,58 @@ def allowed(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) and path.count("/") == p.count("/") for p in patterns)
 
 
-def collect(folder: Path, patterns: tuple[str, ...]) -> dict[str, Path]:
-    """The files of ``folder`` an allowlist lets through, keyed by their path in the repo."""
+def contained(path: Path, root: Path, what: str | None = None) -> Path:
+    """``path`` if it is a regular file whose real location (links resolved) is inside ``root``;
+    otherwise a :class:`PublishError` naming it. Nothing outside the folder being published can go up,
+    whatever links inside it point to."""
+    name = what or str(path)
+    real, top = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    if real != top and top not in real.parents:
+        raise PublishError(f"{name}: a link to {real}, outside {top}; only files inside the folder are "
+                           "published (replace the link by a copy of the file)")
+    if not real.is_file():
+        raise PublishError(f"{name}: not a regular file; only regular files are published")
+    return path
+
+
+def collect(folder: Path, patterns: tuple[str, ...], root: Path | None = None) -> dict[str, Path]:
+    """The files of ``folder`` an allowlist lets through, keyed by their path in the repo. Each must be a
+    regular file inside ``root`` (default ``folder``) once links are resolved, or it is refused by name."""
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
-        if p.is_file() and not p.is_symlink() and allowed(rel, patterns):
-            out[rel] = p
+        if allowed(rel, patterns) and (p.is_symlink() or not p.is_dir()):
+            out[rel] = contained(p, root or folder, str(p))
     return out
+
+
+def check_weight_shards(files: dict[str, Path], model_dir: Path) -> dict[str, str]:
+    """Sharded safetensors go up only with their index and only when complete. Returns the shards that
+    are left out (path -> why); raises when the weights cannot be published as they are."""
+    shards = {k for k in files if fnmatch.fnmatchcase(k, "model-*-of-*.safetensors")}
+    index_name = "model.safetensors.index.json"
+    if index_name not in files:
+        if shards and "model.safetensors" not in files:
+            raise PublishError(f"{model_dir}: weight shards ({', '.join(sorted(shards))}) without "
+                               f"{index_name}; export the model again (save_pretrained writes both)")
+        return {k: f"a weight shard without {index_name}: model.safetensors holds the weights" for k in shards}
+    if "model.safetensors" in files:
+        raise PublishError(f"{model_dir}: both model.safetensors and {index_name}; a model has one or the other "
+                           "(remove the one that is not current)")
+    index_path = model_dir / index_name
+    try:
+        weight_map = json.loads(files[index_name].read_text(encoding="utf-8"))["weight_map"]
+        needed = set(weight_map.values())
+        if not all(isinstance(v, str) for v in needed) or not needed:
+            raise TypeError
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise PublishError(f"{index_path}: expected JSON with a \"weight_map\" of tensor names to shard "
+                           "files") from None
+    missing = sorted(needed - set(files))
+    if missing:
+        raise PublishError(f"{index_path}: the sharded weights are incomplete (missing {', '.join(missing)}); "
+                           "finish or redo the export before publishing")
+    return {k: f"a weight shard that {index_name} does not list" for k in sorted(shards - needed)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,6 +183,9 @@ def inspect_run(run_dir: str | Path) -> Run:
     if partial:
         raise PublishError(f"{path}: the run was interrupted (partial checkpoint or export: {', '.join(partial)}); "
                            "finish it with the same command and --resume before publishing")
+    for name in ("recipe.yaml", "run_info.json", "finetune.json", "results.json", "model/README.md"):
+        if (path / name).is_symlink() or (path / name).exists():
+            contained(path / name, path, str(path / name))
     results_path = path / "results.json"
     if not results_path.is_file():
         raise PublishError(f"{path}: no results.json, so the run has not finished its evaluation; finish it with "
@@ -428,7 +476,8 @@ def plan_run(run_dir: str | Path, repo_id: str, staging: Path, private: bool = F
 
     check_repo_id(repo_id)
     run = inspect_run(run_dir)
-    files = collect(run.model_dir, MODEL_ALLOW)
+    files = collect(run.model_dir, MODEL_ALLOW, root=run.path)
+    skipped = check_weight_shards(files, run.model_dir)
     local_card = run.model_dir / "README.md"
     card = staging / "README.md"
     if local_card.is_file() and card_state(local_card.read_text(encoding="utf-8")) != "es-zoo":
@@ -460,7 +509,7 @@ def plan_run(run_dir: str | Path, repo_id: str, staging: Path, private: bool = F
         r = run.results
         message = f"es-zoo: publish {run.title} ({r['metric']['main']} {r['main']:.2f} on {r['split']})"
         description = f"Fine-tuned with `es-zoo finetune --task {r['task']}` on {r['data']['source']}."
-    return Plan(repo_id, "model", files, message, description, private, revision, create_pr)
+    return Plan(repo_id, "model", files, message, description, private, revision, create_pr, skipped)
 
 
 def portable(obj: Any) -> Any:

@@ -169,6 +169,14 @@ def reproduce(
             f"launching (es-zoo prepare {cfg.recipe} --preset {cfg.preset} --corpus ... --output DATA, on a "
             "filesystem every machine sees, or copied to each) and pass --data DATA"
         )
+    if cfg.model.architecture == "bert2bert" and world > 1 and not (run_dir / "encoder.json").is_file():
+        from es_zoo.loading import resolve
+
+        if not resolve(cfg.model.encoder)[1]:
+            raise RunDirError(
+                "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
+                "a BETO cannot be fetched or reproduced while other processes wait"
+            )
     # Only the first process looks at and writes the run folder; the others learn its decision (new,
     # resume, overwrite) or its error from it. Were each process to check for itself, a fast first
     # process that has already written recipe.yaml would make a slower one see "a run already exists".
@@ -260,20 +268,12 @@ def _process_group_kwargs(cfg: ResolvedRecipe) -> list:
 
 def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | None, manifest: dict | None,
                          resume: bool, overwrite: bool, world: int) -> str:
-    """What only the first process does before the process group starts: decide new / resume / overwrite,
-    write recipe.yaml, the bert2bert tokenizer, and (without --data) prepare the corpus into RUN_DIR/data.
-    Returns the decision."""
+    """What only the first process does: decide new / resume / overwrite, write recipe.yaml and the
+    bert2bert tokenizer, and (without --data) prepare the corpus into RUN_DIR/data, before the process
+    group starts; with --data (nothing long to do) just after it. Returns the decision."""
     decision = check_run_dir(run_dir, cfg, resume, overwrite)
     own_data = run_dir / "data"
     if data is None:
-        if cfg.model.architecture == "bert2bert" and world > 1:
-            from es_zoo.loading import resolve
-
-            if not resolve(cfg.model.encoder)[1]:
-                raise RunDirError(
-                    "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
-                    "a BETO cannot be fetched or reproduced while other processes wait"
-                )
         if decision != "resume" or not (own_data / "manifest.json").is_file():
             from es_zoo.corpus import open_corpus
 

@@ -200,6 +200,75 @@ def test_bad_runs_and_repo_ids_are_refused_before_anything_is_uploaded(published
     assert res.exit_code == 1 and "no Hugging Face token" in res.output and "HF_TOKEN" in res.output
 
 
+@pytest.mark.parametrize("planted", ["model/README.md", "model/config.json", "model/vocab.txt", "recipe.yaml",
+                                     "results.json", "model", "model/model.safetensors"])
+def test_a_link_to_a_file_outside_the_run_is_refused_by_name(published_runs: dict, tmp_path: Path,
+                                                             planted: str) -> None:
+    """A card, recipe, weight file or the whole model/ folder that links outside the run never goes up."""
+    run = _copy(published_runs["beto"], tmp_path)
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    target = run / planted
+    if target.is_dir():
+        shutil.copytree(target, secret / target.name)
+        shutil.rmtree(target)
+        target.symlink_to(secret / target.name, target_is_directory=True)
+    else:
+        (secret / target.name).write_bytes(target.read_bytes() if target.exists() else b"root:x:0:0")
+        target.unlink(missing_ok=True)
+        target.symlink_to(secret / target.name)
+    out = tmp_path / "dry"
+    res = CliRunner().invoke(cli, ["publish", str(run), "--repo-id", "es-zoo-test/beto", "--dry-run", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "outside" in res.output and "only files inside the folder are published" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_link_inside_the_run_is_published_as_its_content(published_runs: dict, tmp_path: Path) -> None:
+    run = _copy(published_runs["beto"], tmp_path)
+    (run / "vocab-copy.txt").write_bytes((run / "model" / "vocab.txt").read_bytes())
+    (run / "model" / "vocab.txt").unlink()
+    (run / "model" / "vocab.txt").symlink_to(run / "vocab-copy.txt")
+    publish_run(run, "es-zoo-test/beto", dry_run=tmp_path / "dry", echo=lambda s: None)
+    assert (tmp_path / "dry" / "files" / "vocab.txt").read_bytes() == (run / "vocab-copy.txt").read_bytes()
+
+
+def test_weight_shards_go_up_only_with_their_index_and_complete(published_runs: dict, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    run = _copy(published_runs["beto"], tmp_path)
+    model = run / "model"
+    # a stray shard beside model.safetensors: left out, and the dry run says why
+    (model / "model-00001-of-00002.safetensors").write_bytes((model / "model.safetensors").read_bytes())
+    publish_run(run, "es-zoo-test/beto", dry_run=tmp_path / "d1", echo=lambda s: None)
+    manifest = json.loads((tmp_path / "d1" / "manifest.json").read_text())
+    sent = {f["path"] for f in manifest["operations"][-1]["files"]}
+    assert "model.safetensors" in sent and "model-00001-of-00002.safetensors" not in sent
+    assert [s["path"] for s in manifest["skipped"]] == ["model-00001-of-00002.safetensors"]
+    assert not (tmp_path / "d1" / "files" / "model-00001-of-00002.safetensors").exists()
+    # a real sharded export: index + both shards go up; with one shard missing, nothing does
+    tensors = load_file(model / "model.safetensors")
+    names = sorted(tensors)
+    halves = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
+              "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    for shard, keys in halves.items():
+        save_file({k: tensors[k].contiguous() for k in keys}, model / shard, metadata={"format": "pt"})
+    (model / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: shard for shard, keys in halves.items() for k in keys}}))
+    with pytest.raises(PublishError, match="both model.safetensors and model.safetensors.index.json"):
+        publish_run(run, "es-zoo-test/beto", dry_run=tmp_path / "d2", echo=lambda s: None)
+    (model / "model.safetensors").unlink()
+    publish_run(run, "es-zoo-test/beto", dry_run=tmp_path / "d3", echo=lambda s: None)
+    assert {"model.safetensors.index.json", *halves} <= {p.name for p in (tmp_path / "d3" / "files").iterdir()}
+    (model / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(PublishError, match=r"incomplete \(missing model-00002-of-00002.safetensors\)"):
+        publish_run(run, "es-zoo-test/beto", dry_run=tmp_path / "d4", echo=lambda s: None)
+    assert not (tmp_path / "d4").exists()
+    (model / "model.safetensors.index.json").unlink()
+    with pytest.raises(PublishError, match="without model.safetensors.index.json"):
+        publish_run(run, "es-zoo-test/beto", dry_run=tmp_path / "d5", echo=lambda s: None)
+
+
 # --------------------------------------------------------------------------------------- datasets
 def test_a_suite_dataset_loads_with_datasets_and_with_es_zoo(suite_dataset: Path) -> None:
     from datasets import load_dataset
