@@ -339,15 +339,18 @@ def _hparam_options(f: Any) -> Any:
 
 def _hparams(batch_size: Any, learning_rate: Any, epochs: Any, max_length: Any, stride: Any, seed: Any,
              settings: tuple[str, ...]) -> dict:
-    import yaml
-
     hp = {k: v for k, v in dict(batch_size=batch_size, learning_rate=learning_rate, epochs=epochs,
                                   max_length=max_length, stride=stride, seed=seed).items() if v is not None}
     for item in settings:
         if "=" not in item:
             raise EsZooError(f"--set {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
-        hp[k.strip()] = yaml.safe_load(v)
+        from es_zoo.safeyaml import YamlLimitError, load_yaml
+
+        try:
+            hp[k.strip()] = load_yaml(v, f"--set {k.strip()}")
+        except YamlLimitError as exc:
+            raise EsZooError(str(exc)) from None
     return hp
 
 

@@ -152,11 +152,44 @@ def _line_at(path: Path, start: int, relative: int) -> int:
     return before + relative
 
 
+def split_long(text: str, limit: int | None) -> list[str]:
+    """``text`` cut into pieces of at most ``limit`` characters, each cut at the last line break before
+    the limit (else the last space, else at the limit); ``[text]`` when it is short enough.
+
+    Example:
+        >>> split_long("uno dos\ntres cuatro", 12)
+        ['uno dos', 'tres cuatro']
+    """
+    if limit is None or len(text) <= limit:
+        return [text]
+    pieces, start = [], 0
+    while len(text) - start > limit:
+        cut = text.rfind("\n", start + 1, start + limit + 1)
+        if cut <= start:
+            cut = text.rfind(" ", start + 1, start + limit + 1)
+        if cut <= start:
+            cut = start + limit
+        piece = text[start:cut].strip()
+        if piece:
+            pieces.append(piece)
+        start = cut
+    piece = text[start:].strip()
+    if piece:
+        pieces.append(piece)
+    return pieces
+
+
+# A record (a JSON line, a line of a .txt file) longer than this is not text a person wrote: it is refused
+# with its line number instead of being read into memory whole.
+MAX_LINE_BYTES = 64 << 20
+
+
 def _lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line) with read and decode errors turned into CorpusError.
 
     With ``start``/``end`` (uncompressed files, both at line starts) only the lines beginning in
-    ``[start, end)`` are read; line numbers stay those of the whole file.
+    ``[start, end)`` are read; line numbers stay those of the whole file. Lines over
+    ``MAX_LINE_BYTES`` are refused (memory stays bounded whatever the file holds).
     """
     number = 0
     with _open_binary(path) as f:
@@ -164,10 +197,18 @@ def _lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple
             f.seek(start)
         pos = start
         try:
-            for number, raw in enumerate(f, 1):
+            while True:
+                raw = f.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    return
+                number += 1
                 if end is not None and pos >= end:
                     return
                 pos += len(raw)
+                if len(raw) > MAX_LINE_BYTES:
+                    raise CorpusError(f"{path}:{_line_at(path, start, number)}: a line longer than "
+                                      f"{MAX_LINE_BYTES >> 20} MB; expected text with line breaks (JSON lines: "
+                                      "one document per line)")
                 try:
                     # A byte-order mark (common in files saved on Windows) would break json.loads.
                     yield number, raw.decode("utf-8-sig" if number == 1 and start == 0 else "utf-8")
@@ -546,8 +587,10 @@ class Corpus:
                 yield from _rows(ds, field, where, first_row=unit.start)
 
     def cleaned(self, unit: "Unit", stats: Optional[dict] = None) -> Iterator[tuple[str, str]]:
-        """``(cleaned text, split)`` of the documents of ``unit`` that are at least ``min_chars`` long
-        (``stats`` counts ``read`` and ``too_short``); what `es-zoo prepare` reads."""
+        """``(cleaned text, split)`` of the documents of ``unit`` that are at least ``min_chars`` long,
+        longer ones cut at ``max_document_chars`` (``stats`` counts ``read``, ``too_short`` and ``cut``:
+        the documents cut into pieces); what `es-zoo prepare` reads."""
+        limit = self.cfg.max_document_chars
         for raw, fixed in self.read_unit(unit):
             text = clean_text(raw)
             if stats is not None:
@@ -556,7 +599,11 @@ class Corpus:
                 if stats is not None:
                     stats["too_short"] = stats.get("too_short", 0) + 1
                 continue
-            yield text, fixed if self._embedded else self._split_of(text)
+            pieces = split_long(text, limit)
+            if len(pieces) > 1 and stats is not None:
+                stats["cut"] = stats.get("cut", 0) + 1
+            for piece in pieces:
+                yield piece, fixed if self._embedded else self._split_of(piece)
 
     def _split_of(self, text: str) -> str:
         held = zlib.crc32(text.encode("utf-8")) / 2**32 < self.cfg.heldout_fraction
@@ -584,9 +631,10 @@ class Corpus:
         stats = self.stats[split] = CorpusStats()
         seen: set[bytes] = set()
         read = other = 0
-        for raw, fixed_split in self._raw():
+        pieces = ((piece, fixed) for raw, fixed in self._raw() for piece in split_long(clean_text(raw),
+                                                                                     cfg.max_document_chars))
+        for text, fixed_split in pieces:
             read += 1
-            text = clean_text(raw)
             doc_split = fixed_split if self._embedded else self._split_of(text)
             if doc_split != split:
                 other += 1

@@ -75,7 +75,7 @@ SELECTION_METHOD = (
 STAGES = ("scan", "dedup", "tokenizer", "tokenize", "manifest")
 BUCKETS = 1 << 16
 MAX_TASKS = 65534  # datatrove's exact dedup keeps the earliest task's copy through a 16-bit priority
-CLEANING_VERSION = 1  # es_zoo.corpus.clean_text; bump when cleaning changes what a document becomes
+CLEANING_VERSION = 2  # es_zoo.corpus.clean_text + split_long; bump when cleaning changes what a document becomes
 
 
 # --------------------------------------------------------------------------------------------------

@@ -219,10 +219,9 @@ def render_card(run: Run, repo_id: str | None = None) -> str:
 
     if run.kind == "reproduce":
         from es_zoo.recipes import resolved_from_dict
-        import yaml
+        from es_zoo.recipes import read_yaml
 
-        cfg = resolved_from_dict(yaml.safe_load((run.path / "recipe.yaml").read_text(encoding="utf-8")),
-                                 str(run.path / "recipe.yaml"))
+        cfg = resolved_from_dict(read_yaml(run.path / "recipe.yaml"), str(run.path / "recipe.yaml"))
         return model_card_text(cfg, run.results, repo_id)
     from es_zoo.tasks.definitions import load_task
 
@@ -494,9 +493,11 @@ def plan_run(run_dir: str | Path, repo_id: str, staging: Path, private: bool = F
     else:
         import yaml
 
+        from es_zoo.recipes import read_yaml
+
         recipe = files.get("recipe.yaml", run.path / "recipe.yaml")
         files["recipe.yaml"] = staging / "recipe.yaml"
-        files["recipe.yaml"].write_text(yaml.safe_dump(portable(yaml.safe_load(recipe.read_text(encoding="utf-8"))),
+        files["recipe.yaml"].write_text(yaml.safe_dump(portable(read_yaml(recipe)),
                                                        sort_keys=False, allow_unicode=True), encoding="utf-8")
     if run.kind == "reproduce":
         t = run.results.get("training", {})

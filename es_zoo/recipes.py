@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import shutil
 import types
 import typing
@@ -35,10 +36,14 @@ import yaml
 
 from es_zoo.errors import RecipeError
 from es_zoo.resources import recipes_dir
+from es_zoo.safeyaml import short
 
 # --------------------------------------------------------------------------------------------------
 # Schema. Every field is documented; defaults are the ones a recipe may leave out.
 # --------------------------------------------------------------------------------------------------
+
+
+MAX_VOCAB = 2**22  # 4,194,304 entries: 3.2 B embedding parameters at width 768, far past any real model
 
 
 @dataclass
@@ -64,6 +69,8 @@ class TokenizerConfig:
     def __post_init__(self) -> None:
         if self.vocab_file is None and self.vocab_size < 100:
             raise ValueError(f"vocab_size must be at least 100, got {self.vocab_size}")
+        if self.vocab_size > MAX_VOCAB:
+            raise ValueError(f"vocab_size must be at most {MAX_VOCAB:,} (mT5's is 250,112), got {self.vocab_size:,}")
         if self.min_frequency < 1:
             raise ValueError("min_frequency must be >= 1")
         if self.max_training_chars is not None and self.max_training_chars < 1000:
@@ -79,6 +86,25 @@ class TokenizerConfig:
                 raise ValueError("kind 'sentencepiece_unigram' needs extra_ids >= 1 (T5 uses 100 sentinels)")
         elif self.extra_ids:
             raise ValueError(f"extra_ids applies to kind 'sentencepiece_unigram' only, not '{self.kind}'")
+
+
+# Sane bounds for model sizes: far beyond any published model, small enough that a typo (an extra zero
+# run, 99999999999) is one clear line at validation instead of an out-of-memory crash after minutes.
+_SIZE_LIMITS = {"hidden_size": 65536, "d_model": 65536, "d_kv": 4096, "intermediate_size": 262144,
+                "encoder_ffn_dim": 262144, "decoder_ffn_dim": 262144, "d_ff": 262144,
+                "num_hidden_layers": 1024, "encoder_layers": 1024, "decoder_layers": 1024, "num_layers": 1024,
+                "num_decoder_layers": 1024, "num_attention_heads": 1024, "encoder_attention_heads": 1024,
+                "decoder_attention_heads": 1024, "num_heads": 1024, "max_position_embeddings": 1 << 20,
+                "type_vocab_size": 1024, "relative_attention_num_buckets": 4096,
+                "relative_attention_max_distance": 1 << 20}
+
+
+def _check_sizes(cfg: Any) -> None:
+    for f in dataclasses.fields(cfg):
+        limit = _SIZE_LIMITS.get(f.name)
+        value = getattr(cfg, f.name)
+        if limit is not None and not 1 <= value <= limit:
+            raise ValueError(f"{f.name} must be in [1, {limit:,}], got {value:,}")
 
 
 @dataclass
@@ -104,6 +130,7 @@ class BertModelConfig:
     attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
+        _check_sizes(self)
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
@@ -140,6 +167,7 @@ class BartModelConfig:
     attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
+        _check_sizes(self)
         for heads in (self.encoder_attention_heads, self.decoder_attention_heads):
             if self.d_model % heads:
                 raise ValueError(f"d_model ({self.d_model}) must be divisible by the attention heads ({heads})")
@@ -173,6 +201,7 @@ class T5ModelConfig:
     attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
+        _check_sizes(self)
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError("dropout_rate must be in [0, 1)")
         if self.attn_implementation == "flash_attention_2":
@@ -281,10 +310,16 @@ class CorpusConfig:
     # the corpus, and fails early if the corpus is too small; `reproduce --data` refuses a folder with too
     # few tokens. None: the whole corpus, as many passes as the schedule makes (BETO repeats its corpus).
     max_epochs: Optional[float] = None
+    # A document longer than this (after cleaning) is cut into pieces of at most this many characters,
+    # at line breaks (else spaces): a whole book or a crawl page without breaks trains and tokenizes in
+    # bounded memory. A novel is ~0.5 M characters. None: never cut.
+    max_document_chars: Optional[int] = 1_000_000
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.heldout_fraction < 1.0:
             raise ValueError("heldout_fraction must be in [0, 1)")
+        if self.max_document_chars is not None and self.max_document_chars < 1000:
+            raise ValueError(f"max_document_chars must be at least 1000 (or null), got {self.max_document_chars}")
         if self.max_epochs is not None and not 0.0 < self.max_epochs <= 1e6:
             raise ValueError(f"max_epochs must be > 0 (or null for no limit), got {self.max_epochs}")
 
@@ -304,6 +339,9 @@ class Phase:
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.seq_len < 8 or self.global_batch_size < 1:
             raise ValueError("max_steps >= 1, seq_len >= 8 and global_batch_size >= 1 are required")
+        for name, limit in (("max_steps", 10**10), ("seq_len", 1 << 20), ("global_batch_size", 1 << 24)):
+            if getattr(self, name) > limit:
+                raise ValueError(f"{name} must be at most {limit:,}, got {getattr(self, name):,}")
 
 
 # accelerate's experiment trackers (accelerate.utils.LoggerType, less "all", which would depend on what
@@ -367,8 +405,10 @@ class TrainingConfig:
     peak_tflops: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if self.micro_batch_size < 1:
-            raise ValueError("micro_batch_size must be >= 1")
+        if not 1 <= self.micro_batch_size <= 1 << 20:
+            raise ValueError(f"micro_batch_size must be in [1, {1 << 20:,}], got {self.micro_batch_size:,}")
+        if not 0 <= self.dataloader_workers <= 256:
+            raise ValueError(f"dataloader_workers must be in [0, 256], got {self.dataloader_workers:,}")
         for i, ph in enumerate(self.phases):
             if ph.global_batch_size % self.micro_batch(i):
                 raise ValueError(
@@ -597,6 +637,9 @@ def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
+_MAX_INT = 2**53  # beyond this no setting means anything (and float conversions lose precision)
+
+
 class _Mismatch(Exception):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)
@@ -623,38 +666,42 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
-        raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+        raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+            raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
         return value
     if origin is list:
         if not isinstance(value, list):
-            raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+            raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
         (item,) = typing.get_args(tp)
         return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise _Mismatch(path, f"expected {_type_name(tp)}, got {value!r}")
+            raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
         _, item = typing.get_args(tp)
         return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return _to_dataclass(tp, value, path)
     if tp is bool:
         if not isinstance(value, bool):
-            raise _Mismatch(path, f"expected true or false, got {value!r}")
+            raise _Mismatch(path, f"expected true or false, got {short(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Mismatch(path, f"expected an integer, got {value!r}")
+            raise _Mismatch(path, f"expected an integer, got {short(value)}")
+        if abs(value) > _MAX_INT:
+            raise _Mismatch(path, f"expected an integer of at most 2^53 in size, got {short(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _Mismatch(path, f"expected a number, got {value!r}")
+            raise _Mismatch(path, f"expected a number, got {short(value)}")
+        if not math.isfinite(float(value)) or abs(value) > 1e300:
+            raise _Mismatch(path, f"expected a finite number, got {short(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise _Mismatch(path, f"expected a string, got {value!r}")
+            raise _Mismatch(path, f"expected a string, got {short(value)}")
         return value
     if tp is Any:
         return value
@@ -666,17 +713,17 @@ def _convert_tagged(choices: list, value: Any, path: str) -> Any:
     tag = dataclasses.fields(choices[0])[0].name
     by_tag = {typing.get_args(typing.get_type_hints(c)[tag])[0]: c for c in choices}
     if not isinstance(value, dict):
-        raise _Mismatch(path, f"expected a mapping with '{tag}', got {value!r}")
+        raise _Mismatch(path, f"expected a mapping with '{tag}', got {short(value)}")
     if tag not in value:
         raise _Mismatch(f"{path}.{tag}", f"missing required key; expected one of {', '.join(map(repr, by_tag))}")
     if value[tag] not in by_tag:
-        raise _Mismatch(f"{path}.{tag}", f"expected one of {', '.join(map(repr, by_tag))}, got {value[tag]!r}")
+        raise _Mismatch(f"{path}.{tag}", f"expected one of {', '.join(map(repr, by_tag))}, got {short(value[tag])}")
     return _to_dataclass(by_tag[value[tag]], value, path)
 
 
 def _to_dataclass(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
-        raise _Mismatch(path, f"expected {_type_name(cls)}, got {data!r}")
+        raise _Mismatch(path, f"expected {_type_name(cls)}, got {short(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
@@ -726,23 +773,28 @@ def recipe_path(name_or_path: str | Path) -> Path:
     raise RecipeError(f"unknown recipe '{name_or_path}'. Known recipes: {', '.join(names)}.{hint}")
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A user's YAML file (recipe, run folder's recipe.yaml), bounded (es_zoo.safeyaml); RecipeError naming
+    the file and line otherwise."""
+    from es_zoo.safeyaml import MAX_BYTES, YamlLimitError, load_yaml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise RecipeError(f"{path}: {size:,} bytes; expected a YAML recipe under {MAX_BYTES:,} bytes")
+        raw = path.read_bytes()
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise RecipeError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        return load_yaml(raw, str(path))
+    except YamlLimitError as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def load_recipe_file(name_or_path: str | Path) -> Recipe:
     """Load and validate a whole recipe file (every preset)."""
     path = recipe_path(name_or_path)
-    data = _read_yaml(path)
+    data = read_yaml(path)
     try:
         return _to_dataclass(Recipe, data, "")
     except _Mismatch as exc:
@@ -757,9 +809,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise RecipeError(f"override '{text}': empty key")
+    from es_zoo.safeyaml import YamlLimitError, load_yaml
+
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = load_yaml(raw, f"override '{key}'") if raw.strip() else ""
+    except YamlLimitError as exc:
+        if "not valid YAML" not in str(exc):
+            raise RecipeError(str(exc)) from None
         value = raw
     # YAML 1.1 reads "1e-4" as a string; accept scientific notation as a number.
     if isinstance(value, str):
@@ -824,7 +880,7 @@ def load_recipe(
         raise RecipeError(
             f"{path}: no preset '{preset}'; available presets: {', '.join(recipe.presets)}"
         )
-    raw = _read_yaml(path)["presets"][preset]
+    raw = read_yaml(path)["presets"][preset]
     for text in overrides:
         keys, value = parse_override(text)
         _apply_override(raw, keys, value, text)
@@ -834,7 +890,7 @@ def load_recipe(
         raw["training"]["phases"] = truncate_phases(raw["training"]["phases"], max_steps)
         total = sum(p["max_steps"] for p in raw["training"]["phases"])
         raw["training"]["warmup_steps"] = min(raw["training"].get("warmup_steps", 0), total)
-    where = f"{path} (preset '{preset}'" + (f", overrides {list(overrides)}" if overrides else "") + ")"
+    where = f"{path} (preset '{preset}'" + (f", overrides {short(list(overrides), 200)}" if overrides else "") + ")"
     try:
         config = _to_dataclass(PresetConfig, raw, "")
     except _Mismatch as exc:

@@ -89,9 +89,9 @@ def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: b
             f"{run_dir} is not empty and is not an es-zoo run folder; nothing was changed. "
             "Choose a new or empty --output-dir."
         )
-    import yaml
+    from es_zoo.recipes import read_yaml
 
-    stored = resolved_from_dict(yaml.safe_load((run_dir / "recipe.yaml").read_text()), str(run_dir / "recipe.yaml"))
+    stored = resolved_from_dict(read_yaml(run_dir / "recipe.yaml"), str(run_dir / "recipe.yaml"))
     if overwrite:
         return "overwrite"
     if not resume:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from es_zoo.errors import EsZooError
 from es_zoo.resources import recipes_dir
@@ -270,10 +269,14 @@ def load_task(name_or_path: str | Path) -> TaskDef:
             raise TaskError(f"unknown task '{name_or_path}'. Tasks: {', '.join(names)}.{hint}")
     if not p.is_file():
         raise TaskError(f"{p}: no such task file")
+    from es_zoo.safeyaml import YamlLimitError, load_yaml
+
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise _fail(p, f"not valid YAML: {exc}") from None
+        data = load_yaml(p.read_bytes(), str(p))
+    except OSError as exc:
+        raise _fail(p, f"cannot read: {exc.strerror or exc}") from None
+    except YamlLimitError as exc:
+        raise TaskError(str(exc)) from None
     if not isinstance(data, dict):
         raise _fail(p, "expected a mapping at the top level")
     _check_keys(p, "task", data, _TASK_KEYS)

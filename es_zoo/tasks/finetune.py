@@ -356,12 +356,17 @@ def predict(task: TaskDef, model: Any, tokenizer: Any, prepared: Prepared, hp: H
 
 
 # --------------------------------------------------------------------------------------- scoring
-def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: Any) -> dict[str, Any]:
-    """The task's metric on one split (values in percent, as the official scripts print them)."""
+def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: Any,
+          checked: bool = False) -> dict[str, Any]:
+    """The task's metric on one split (values in percent, as the official scripts print them). The
+    predictions are checked against their gold examples first (``es_zoo.tasks.scoring.check_predictions``)
+    unless ``checked``."""
     from es_zoo import metrics as M
 
-    if len(predictions) != len(split):
-        raise TaskError(f"{len(predictions)} predictions for {len(split)} examples")
+    if not checked:
+        from es_zoo.tasks.scoring import check_predictions
+
+        predictions = check_predictions(task, split, predictions)
     name = metric["name"]
     if task.head == "sequence":
         gold = [split.features["label"].int2str(x) for x in split["label"]]
@@ -374,8 +379,6 @@ def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: 
         names = _names(split, "upos")
         gold = [names[t] for s in split["upos"] for t in s]
         flat = [t for s in predictions for t in s]
-        if sum(len(s) for s in predictions) != len(gold):
-            raise TaskError("a sentence's predicted tags do not match its number of words")
         return M.accuracy(flat, gold)
     if task.kind == "parsing":
         names = _names(split, "deprel")

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -64,25 +65,52 @@ class FormatError(EsZooError):
         self.path, self.line = str(path), line
 
 
+# Longest line a line format may have: a CoNLL token line or a JSON-lines record is at most a few
+# hundred KB in any real file; a file without newlines (a binary, a minified dump) stops here instead
+# of being read into memory whole.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+# C0 control characters (tab, line feed and carriage return aside) and DEL: never part of a token or a
+# text field, a sign of a binary or corrupted file.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+
+
 def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without its newline), UTF-8, a leading BOM accepted, any other BOM refused."""
+    """(line number, line without its newline), UTF-8, a leading BOM accepted, any other BOM refused;
+    read line by line (bounded memory), control characters and overlong lines refused. Like
+    ``text.split("\n")``, a file that ends with a newline yields one last empty line."""
     p = Path(path)
     if not p.is_file():
         raise FormatError(p, None, "no such file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        line = p.read_bytes()[: e.start].count(b"\n") + 1
-        raise FormatError(p, line, f"not UTF-8 ({e.reason} at byte {e.start}); convert the file to UTF-8 "
-                                   "(the original CoNLL-2002 distribution is Latin-1)") from None
-    if text.startswith(BOM):
-        text = text[1:]
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if BOM in line:
-            raise FormatError(p, number, "a byte-order mark (U+FEFF) inside the file; was a second file "
-                                         "appended to this one?")
-        yield number, line
+    number, ended = 0, True
+    with p.open("rb") as f:
+        while True:
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                break
+            number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise FormatError(p, number, f"a line longer than {MAX_LINE_BYTES:,} bytes; expected a text file "
+                                             "with one record per line")
+            ended = raw.endswith(b"\n")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise FormatError(p, number, f"not UTF-8 ({e.reason} at byte {f.tell() - len(raw) + e.start}); "
+                                             "convert the file to UTF-8 (the original CoNLL-2002 distribution is "
+                                             "Latin-1)") from None
+            line = line.removesuffix("\n").removesuffix("\r")
+            if number == 1 and line.startswith(BOM):
+                line = line[1:]
+            if BOM in line:
+                raise FormatError(p, number, "a byte-order mark (U+FEFF) inside the file; was a second file "
+                                             "appended to this one?")
+            bad = _CONTROL.search(line)
+            if bad:
+                raise FormatError(p, number, f"a control character (U+{ord(bad.group()):04X}) at column "
+                                             f"{bad.start() + 1}; expected plain text")
+            yield number, line
+    if ended:
+        yield number + 1, ""
 
 
 def _check_label(path: Path | str, line: int, label: str, allowed: Sequence[str], what: str) -> str:
@@ -239,6 +267,14 @@ def _tsv(path: str | Path) -> Iterator[tuple[int, list[str]]]:
         yield number, line.split("\t")
 
 
+def _unique_header(path, number: int, header: list[str]) -> None:
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise FormatError(path, number, f"the header names column {name!r} twice; expected each column once")
+        seen.add(name)
+
+
 def _need(path, number: int, cols: list[str], n: int, shape: str) -> None:
     if len(cols) != n:
         hint = " (spaces instead of tabs?)" if len(cols) == 1 and " " in cols[0] else ""
@@ -272,6 +308,7 @@ def read_xnli(path: str | Path, language: str = "es", labels: Sequence[str] = XN
                         "sentence2": _text(path, number, cols[1], "hypothesis"),
                         "label": _check_label(path, number, label, labels, "label"), "genre": ""})
     elif {"gold_label", "sentence1", "sentence2", "pairID"} <= set(header):
+        _unique_header(path, number, header)
         col = {name: i for i, name in enumerate(header)}
         lang = col.get("language")
         for number, cols in rows:
@@ -472,6 +509,7 @@ def read_miam(path: str | Path, fields: Mapping[str, str] | None = None) -> list
         header = next(reader)
     except StopIteration:
         raise FormatError(path, None, "an empty file") from None
+    _unique_header(path, 1, header)
     missing = [n for n in names.values() if n not in header]
     if missing:
         raise FormatError(path, 1, f"expected a CSV header with {', '.join(names.values())}; missing "
