@@ -31,6 +31,17 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            import errno
+
+            # A full disk, a quota or a read-only folder anywhere (an export, a results file): one line with
+            # the file and the cause. Other OSErrors are bugs or environment faults worth a traceback.
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+                raise
+            where = f" writing {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}; free space (or fix the folder), then run the same "
+                       "command again (with --resume where it has one)", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

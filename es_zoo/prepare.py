@@ -1005,12 +1005,15 @@ def _prepare(cfg: ResolvedRecipe, out: Path, *, executor: str, workers: int | No
     try:
         return _prepare_locked(cfg, out, plan, executor=executor, workers=workers, overwrite=overwrite,
                                slurm=slurm, ray_options=ray_options, echo=echo, command=command)
-    except BaseException:
-        if created and not any(p.name != ".lock" for p in out.iterdir()):
-            shutil.rmtree(out, ignore_errors=True)  # nothing was prepared: leave the disk as it was
+    except BaseException as exc:
+        # Nothing prepared, or a corpus that must be fixed first (which changes the plan, so nothing here
+        # could be resumed): a folder this command created is removed, leaving the disk as it was.
+        if created and (isinstance(exc, CorpusError) or not any(p.name != ".lock" for p in out.iterdir())):
+            lock.release()
+            shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
-        lock.close()
+        lock.release()
 
 
 def _prepare_locked(cfg: ResolvedRecipe, out: Path, plan: dict, *, executor: str, workers: int | None,
@@ -1079,19 +1082,10 @@ def _datatrove_quietly() -> Iterator[None]:
 
 
 def _lock(out: Path) -> Any:
-    """An exclusive lock on ``OUT/.lock`` (released when the file closes or the process dies)."""
-    import fcntl
+    """An exclusive lock on ``OUT/.lock`` (released when the preparation ends or its process dies)."""
+    from es_zoo.locking import FolderLock
 
-    fh = open(out / ".lock", "w")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise EsZooError(f"{out} is being prepared by another `es-zoo prepare` right now; wait for it to finish "
-                         "(or stop it), then run this command again to resume") from None
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
-    return fh
+    return FolderLock(out, "this `es-zoo prepare` (it resumes)")
 
 
 def _cpu_count() -> int:

@@ -254,7 +254,8 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks (what the Hub's LFS pointers and checkpoint records hold)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -332,7 +333,7 @@ class Plan:
                                       "private": self.private, "exist_ok": True}]
         if self.revision:
             ops.append({"op": "create_branch", "branch": self.revision, "exist_ok": True})
-        adds = [{"op": "add", "path": k, "size": v.stat().st_size, "sha256": _sha256(v)}
+        adds = [{"op": "add", "path": k, "size": v.stat().st_size, "sha256": sha256_file(v)}
                 for k, v in sorted(self.files.items()) if k not in self.skipped]
         ops.append({"op": "commit", "revision": self.revision or "main", "create_pr": self.create_pr,
                     "message": self.message, "description": self.description, "files": adds})
@@ -449,7 +450,7 @@ def _same(local: Path, remote: Any) -> bool:
     if remote.size != local.stat().st_size:
         return False
     if remote.lfs is not None:
-        return remote.lfs.sha256 == _sha256(local)
+        return remote.lfs.sha256 == sha256_file(local)
     return remote.blob_id == git_blob_sha1(local.read_bytes())
 
 

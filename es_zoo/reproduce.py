@@ -81,7 +81,9 @@ def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: b
         return "new"
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir} exists and is not a folder")
-    if not any(run_dir.iterdir()):
+    from es_zoo.locking import only_lock
+
+    if only_lock(run_dir):
         return "new"
     is_run = (run_dir / "recipe.yaml").is_file()
     if not is_run:
@@ -184,8 +186,10 @@ def reproduce(
 
     from es_zoo.training import tracker_kwargs
 
+    locks: list = []  # the first process's lock on the run folder, held until this function returns
+
     def setup() -> str:
-        return _first_process_setup(cfg, run_dir, data, manifest, resume, overwrite, world)
+        return _first_process_setup(cfg, run_dir, data, manifest, resume, overwrite, world, locks)
 
     decision: str | None = None
     if data is None:
@@ -240,11 +244,15 @@ def reproduce(
         _atomic_write(run_dir / "run_info.json", json.dumps(info, indent=2))
     accelerator.wait_for_everyone()
 
-    if cfg.model.architecture == "bert":
-        return run_bert(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
-                        interrupt_after=interrupt_after)
-    return run_seq2seq(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
-                       interrupt_after=interrupt_after)
+    try:
+        if cfg.model.architecture == "bert":
+            return run_bert(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
+                            interrupt_after=interrupt_after)
+        return run_seq2seq(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
+                           interrupt_after=interrupt_after)
+    finally:
+        for lock in locks:
+            lock.release()
 
 
 def _launch_layout() -> tuple[int, int, int]:
@@ -267,22 +275,32 @@ def _process_group_kwargs(cfg: ResolvedRecipe) -> list:
 
 
 def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | None, manifest: dict | None,
-                         resume: bool, overwrite: bool, world: int) -> str:
+                         resume: bool, overwrite: bool, world: int, locks: list) -> str:
     """What only the first process does: decide new / resume / overwrite, write recipe.yaml and the
     bert2bert tokenizer, and (without --data) prepare the corpus into RUN_DIR/data, before the process
-    group starts; with --data (nothing long to do) just after it. Returns the decision."""
-    decision = check_run_dir(run_dir, cfg, resume, overwrite)
-    own_data = run_dir / "data"
-    if data is None:
-        if decision != "resume" or not (own_data / "manifest.json").is_file():
+    group starts; with --data (nothing long to do) just after it. Returns the decision; the run folder's
+    lock (taken before the folder is looked at, so two commands on one folder never both start) goes into
+    ``locks``. A folder this command created is removed again when it fails before writing anything, or
+    on a corpus error."""
+    from es_zoo.locking import FolderBusy, FolderLock, only_lock
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} exists and is not a folder")
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock_file = run_dir / ".lock"
+    had_lock_file = lock_file.exists()
+    decision = None
+    try:
+        locks.append(FolderLock(run_dir, "this command (with --resume to continue that run)"))
+        decision = check_run_dir(run_dir, cfg, resume, overwrite)
+        own_data = run_dir / "data"
+        if data is None and (decision != "resume" or not (own_data / "manifest.json").is_file()):
             from es_zoo.corpus import open_corpus
 
             open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
-    created = not run_dir.exists()
-    try:
         if decision == "overwrite":
             _clear_run(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
         if decision != "resume":
             _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
         if cfg.model.architecture == "bert2bert":
@@ -295,11 +313,16 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
 
             prepare(cfg, own_data, workers=None, tokenizer_from=tokenizer_from,
                     command=f"(es-zoo reproduce {cfg.recipe}: the run's own data)", echo=_echo)
-    except CorpusError:
+    except BaseException as exc:
+        for lock in locks:
+            lock.release()
+        locks.clear()
         # The corpus must be fixed first (which a resume could not use anyway): a run folder this command
         # created is removed, so the corrected command starts clean.
-        if created and decision == "new":
+        if created and ((decision == "new" and isinstance(exc, CorpusError)) or only_lock(run_dir)):
             shutil.rmtree(run_dir, ignore_errors=True)
+        elif not had_lock_file and not isinstance(exc, FolderBusy):
+            lock_file.unlink(missing_ok=True)  # a folder this command refused stays as it was
         raise
     return decision
 

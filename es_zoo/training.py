@@ -694,9 +694,8 @@ def train_loop(
     step, tokens_seen, elapsed_before = 0, 0, 0.0
     if resume:
         incomplete_and_report(ckpt_root, accelerator)
-        latest = checkpoints.latest_checkpoint(ckpt_root)
+        latest, state = checkpoints.load_latest_good(accelerator, ckpt_root, accelerator.print)
         if latest is not None:
-            state = checkpoints.load_checkpoint(accelerator, latest)
             step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed"]
             accelerator.print(f"resuming from {latest.relative_to(run_dir)} (step {step})")
     log = JsonlLog(run_dir / "logs" / "train.jsonl", step, accelerator.is_main_process)

@@ -236,14 +236,16 @@ def test_missing_and_wrong_models_are_explained_in_the_ui(demo_models: dict) -> 
     wrong = launch("ner", model=demo_models["seq2seq"], port=None, block=False)
     missing = launch("pos", model="beto-base-cased-pos", port=None, block=False)  # offline: the Hub is unreachable
     none = launch("parsing", port=None, block=False)  # the catalogue has no parser
+    tagger = launch("ner", model=demo_models["pos"], port=None, block=False)  # a token classifier, but for POS
     try:
-        for app, words in ((wrong, "not a token classifier"), (missing, "local folder"), (none, "--model")):
+        for app, words in ((wrong, "not a token classifier"), (missing, "local folder"), (none, "--model"),
+                           (tagger, "predicts the labels [ADJ, ADP")):
             client = Client(app.local_url, verbose=False)
             for _ in range(2):  # the same message again: the server keeps serving
                 message = _error(client.predict, "El gato duerme.", "/predict")
                 assert words in message and "Traceback" not in message, message
     finally:
-        for app in (wrong, missing, none):
+        for app in (wrong, missing, none, tagger):
             app.close()
 
 

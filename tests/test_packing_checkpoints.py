@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 from es_zoo import checkpoints
 from es_zoo.errors import CorpusError
 from es_zoo.packing import EpochSampler, PackedSequences, read_token_file, write_token_file
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_token_file_round_trip_and_incomplete_detection(tmp_path: Path) -> None:
@@ -139,3 +143,82 @@ def test_checkpoints_are_atomic_pruned_and_skip_incomplete(tmp_path: Path) -> No
         model.weight.fill_(99.0)
     state = checkpoints.load_checkpoint(acc, checkpoints.latest_checkpoint(root))
     assert state["step"] == 3 and float(model.weight[0, 0].detach()) == 3.0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "state"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path: Path, damage: str) -> None:
+    import torch
+
+    acc, model = _accelerator_and_model()
+    root = tmp_path / "checkpoints"
+    for step in (1, 2):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        checkpoints.save_checkpoint(acc, root, {"step": step, "tokens_seen": 0, "elapsed": 0.0}, keep=2)
+    newest = root / "step-00000002"
+    record = json.loads((newest / "COMPLETE").read_text())["files"]
+    assert {"model.safetensors", "optimizer.bin", "trainer_state.json"} <= set(record)
+    weights = newest / "model.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:-7])
+    elif damage == "flip":  # same size, one byte changed: only the checksum sees it
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif damage == "delete":
+        (newest / "optimizer.bin").unlink()
+    else:
+        (newest / "trainer_state.json").write_text("{}")
+    assert checkpoints.verify(newest) is not None and checkpoints.verify(root / "step-00000001") is None
+    said: list[str] = []
+    with torch.no_grad():
+        model.weight.fill_(99.0)
+    path, state = checkpoints.load_latest_good(acc, root, said.append)
+    assert path.name == "step-00000001" and state["step"] == 1 and float(model.weight[0, 0].detach()) == 1.0
+    assert len(said) == 1 and "step-00000002 is damaged" in said[0] and "damaged-step-00000002" in said[0]
+    assert (root / "damaged-step-00000002").is_dir() and not newest.exists()
+    # and with no good checkpoint left, resuming stops with what was wrong with each
+    (root / "step-00000001" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(Exception, match=r"no checkpoint .* can be resumed \(step-00000001: model.safetensors"):
+        checkpoints.load_latest_good(acc, root, said.append)
+
+
+_FULL_DISK = r'''
+import json, sys, torch
+from accelerate import Accelerator
+from es_zoo import checkpoints
+from es_zoo.errors import TrainingError
+acc = Accelerator(cpu=True)
+model, opt = acc.prepare(torch.nn.Linear(4, 4), torch.optim.AdamW(torch.nn.Linear(4, 4).parameters()))
+root = sys.argv[1]
+checkpoints.save_checkpoint(acc, root, {"step": 1, "tokens_seen": 0, "elapsed": 0.0}, keep=2)
+big = torch.nn.Linear(1024, 1024)  # 4 MB of weights: past the file size limit
+model2, opt2 = acc.prepare(big, torch.optim.AdamW(big.parameters()))
+try:
+    checkpoints.save_checkpoint(acc, root, {"step": 2, "tokens_seen": 0, "elapsed": 0.0}, keep=2)
+except TrainingError as exc:
+    print("ERROR", exc)
+'''
+
+
+def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE stands in for a full disk (writes past it fail with EFBIG, SIGXFSZ ignored)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    root = tmp_path / "checkpoints"
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(root)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    line = [x for x in done.stdout.splitlines() if x.startswith("ERROR")]
+    assert len(line) == 1, done.stdout + done.stderr[-2000:]
+    assert "could not write checkpoint step-00000002" in line[0] and "file size limit" in line[0]
+    assert "the last good checkpoint is" in line[0] and "step-00000001" in line[0] and "--resume" in line[0]
+    assert [p.name for p in root.iterdir()] == ["step-00000001"]  # the partial folder is gone
+    assert checkpoints.verify(root / "step-00000001") is None

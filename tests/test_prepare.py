@@ -195,6 +195,7 @@ def test_a_corpus_error_in_a_task_names_the_file_and_line(tmp_path: Path, small_
     bad.write_text("".join(lines[:5]) + '{"text": 3}\n' + "".join(lines[5:]), encoding="utf-8")
     with pytest.raises(CorpusError, match=r"bad.jsonl:6: expected a JSON object with a string field 'text'"):
         prepare(_cfg(bad), tmp_path / "p", workers=2, chunk_bytes=10_000, **QUIET)
+    assert not (tmp_path / "p").exists()  # the corpus must be fixed (a new plan): nothing is left behind
 
 
 def test_reproduce_from_prepared_data_never_tokenizes(tmp_path: Path, small_corpus: Path,
@@ -353,7 +354,7 @@ def test_two_preparations_never_write_one_folder(tmp_path: Path, small_corpus: P
     out.mkdir()
     with open(out / ".lock", "w") as other:  # as an `es-zoo prepare` running in another process holds it
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(EsZooError, match="being prepared by another `es-zoo prepare` right now"):
+        with pytest.raises(EsZooError, match="is being written by .*wait for it to finish"):
             prepare(_cfg(small_corpus), out, workers=1, **QUIET)
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
     prepare(_cfg(small_corpus), out, workers=1, **QUIET)  # once it is released

@@ -231,7 +231,13 @@ def test_squad_v1_and_v2(tmp_path: Path) -> None:
     ([{"id": "a", "question": "¿Dónde?", "answers": []}], "question 'a' has no answers and is not marked is_impossible"),
     ([{"id": "a", "question": "¿Dónde?", "answers": [{"text": "Cantabria", "answer_start": 20}]}] * 2,
      "question 'a' appears twice"),
-    ([{"id": "a", "question": " ", "answers": []}], "a question without id or text"),
+    ([{"id": "a", "question": " ", "answers": []}], r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.question: expected text"),
+    ([{"question": "¿Dónde?", "answers": []}], r"qas\[0\]: missing 'id' \(SQuAD JSON\)"),
+    ([{"id": "a", "question": "¿Dónde?", "answers": [{"text": "Cantabria", "answer_start": -3}]}],
+     r"qas\[0\]\.answers\[0\]\.answer_start: expected a number >= -1, got -3"),
+    ([{"id": "a", "question": "¿Dónde?", "answers": [{"text": "Ebro", "answer_start": -1}]}],
+     r"question 'a': answer 'Ebro' has answer_start -1; expected a position in the context"),
+    ([{"id": 7, "question": "¿Dónde?", "answers": []}], r"qas\[0\]\.id: expected a string, got 7"),
 ])
 def test_squad_bad_answers_name_the_question(tmp_path: Path, qas: list[dict], message: str) -> None:
     p = tmp_path / "q.json"
@@ -243,8 +249,30 @@ def test_squad_bad_answers_name_the_question(tmp_path: Path, qas: list[dict], me
 def test_squad_not_json_or_not_squad(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"x.json:2: not valid JSON"):
         read_squad(_write(tmp_path, "x.json", '{"data":\n [,]}'))
-    with pytest.raises(FormatError, match="expected SQuAD JSON"):
+    with pytest.raises(FormatError, match=r"\(the top level\): expected an object, got \[1, 2\] \(SQuAD JSON\)"):
         read_squad(_write(tmp_path, "x.json", '[1, 2]'))
+    with pytest.raises(FormatError, match="UTF-16 text; expected SQuAD JSON in UTF-8"):
+        read_squad(_write_bytes(tmp_path, "x.json", json.dumps({"data": []}).encode("utf-16")))
+    with pytest.raises(FormatError, match="JSON nested too deeply"):
+        read_squad(_write(tmp_path, "x.json", "[" * 50000 + "]" * 50000))
+
+
+def _write_bytes(tmp_path: Path, name: str, data: bytes) -> Path:
+    (tmp_path / name).write_bytes(data)
+    return tmp_path / name
+
+
+def test_conllu_trees_must_be_trees(tmp_path: Path) -> None:
+    def conllu(heads: list) -> str:
+        return "".join(f"{i}\tw{i}\t_\tNOUN\t_\t_\t{h}\t{'root' if h == 0 else 'nmod'}\t_\t_\n"
+                       for i, h in enumerate(heads, start=1)) + "\n"
+    assert len(read_conllu(_write(tmp_path, "ok.conllu", conllu([0, 1, 2])))) == 1
+    with pytest.raises(FormatError, match=r"c.conllu:3: words 3 -> 4 -> 3 form a cycle"):
+        read_conllu(_write(tmp_path, "c.conllu", conllu([0, 1, 4, 3])))
+    with pytest.raises(FormatError, match=r"s.conllu:2: HEAD '²': expected a word id"):
+        read_conllu(_write(tmp_path, "s.conllu", conllu([0, "²"])))
+    with pytest.raises(FormatError, match=r"n.conllu:2: a control character \(U\+0000\) at column 5"):
+        read_conllu(_write(tmp_path, "n.conllu", conllu([0, 1]).replace("w2", "w2\x00")))
 
 
 # ---------------------------------------------------------------------------------- the real files

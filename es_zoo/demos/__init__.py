@@ -31,6 +31,16 @@ class Demo:
     examples: list = field(default_factory=list)
     task: str | None = None  # the es-zoo task a seq2seq demo builds its input from
     reverse_default: str | None = None  # translation: the en->es checkpoint
+    label_task: str | None = None  # the es-zoo task whose label set a classifier or tagger must predict
+
+    def labels(self) -> list[str] | None:
+        """Every label of ``label_task`` (all its sources), or None for demos without a label set."""
+        if self.label_task is None:
+            return None
+        from es_zoo.tasks.definitions import load_task
+
+        task = load_task(self.label_task)
+        return sorted({label for source in task.sources for label in task.labels_for(source)})
 
 
 DEMOS: dict[str, Demo] = {d.name: d for d in [
@@ -41,25 +51,25 @@ DEMOS: dict[str, Demo] = {d.name: d for d in [
     Demo("nli", "Spanish NLI (XNLI)", "🔀", "sequence", "beto-base-cased-xnli",
          "Does the first sentence entail, contradict or say nothing about the second? (XNLI)",
          [["El hombre está tocando la guitarra en el parque.", "Un hombre toca música al aire libre."],
-          ["La tienda cierra a las ocho.", "La tienda abre toda la noche."]]),
+          ["La tienda cierra a las ocho.", "La tienda abre toda la noche."]], label_task="xnli"),
     Demo("paraphrase", "Spanish paraphrase (PAWS-X)", "🔁", "sequence", "beto-base-cased-pawsx",
          "Are the two sentences paraphrases? (PAWS-X)",
          [["Juan vendió su coche a María en 2010.", "En 2010, María le compró el coche a Juan."],
-          ["El tren sale de Madrid hacia Sevilla.", "El tren sale de Sevilla hacia Madrid."]]),
+          ["El tren sale de Madrid hacia Sevilla.", "El tren sale de Sevilla hacia Madrid."]], label_task="pawsx"),
     Demo("ner", "Spanish named entities", "🏷️", "token", "beto-base-cased-ner",
          "People, organisations, places and other names (CoNLL-2002).",
          [["Gabriel García Márquez nació en Aracataca y trabajó para El Espectador en Bogotá."],
-          ["La ONU celebró una reunión en Ginebra con representantes de España y México."]]),
+          ["La ONU celebró una reunión en Ginebra con representantes de España y México."]], label_task="ner"),
     Demo("pos", "Spanish part-of-speech tagging", "🔤", "token", "beto-base-cased-pos",
          "Universal POS tags for each word (UD).",
-         [["El gato negro duerme tranquilamente sobre la alfombra."], ["Mañana iremos a la playa si no llueve."]]),
+         [["El gato negro duerme tranquilamente sobre la alfombra."], ["Mañana iremos a la playa si no llueve."]], label_task="pos"),
     Demo("parsing", "Spanish dependency parsing", "🌳", "parser", None,
          "A biaffine dependency parser drawn as a tree (UD relations).",
          [["El perro de mi vecino ladra todas las noches."], ["María compró flores para su madre."]]),
     Demo("doc-classification", "Spanish news classification (MLDoc)", "🗞️", "sequence", "beto-base-cased-mldoc",
          "The topic of a news text: corporate, economics, government or markets (MLDoc).",
          [["El Banco Central elevó los tipos de interés un cuarto de punto para contener la inflación."],
-          ["La compañía anunció la compra de su rival por 2.000 millones de euros."]]),
+          ["La compañía anunció la compra de su rival por 2.000 millones de euros."]], label_task="mldoc"),
     Demo("qa", "Spanish extractive question answering", "❓", "qa", "beto-base-cased-qa-mlqa",
          "The answer to a question, highlighted in its context (SQuAD-style).",
          [["¿Dónde nació Gabriel García Márquez?",

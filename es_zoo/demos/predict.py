@@ -82,9 +82,10 @@ class Loaded:
         return self
 
 
-def load(kind: str, name: str | None, task_label: str) -> Loaded:
+def load(kind: str, name: str | None, task_label: str, labels: list[str] | None = None) -> Loaded:
     """Load ``name`` (a local folder, a run folder, a catalogue name or a Hub id) as a ``kind`` model. A
-    missing model, an unreachable Hub or a model of another kind gives a :class:`Loaded` with the reason
+    missing model, an unreachable Hub, a model of another kind, or a classifier or tagger whose labels
+    are not the task's (``labels``: a POS tagger in the NER demo) gives a :class:`Loaded` with the reason
     instead of raising, so the demo still starts and says what to do."""
     what, ok = KIND_CHECKS[kind]
     if not name:
@@ -99,6 +100,8 @@ def load(kind: str, name: str | None, task_label: str) -> Loaded:
                             f"--model pointing at such a model.")
         if kind == "parser" and not ok(config):
             raise DemoError(f"'{name}' is not {what}.")
+        if labels is not None and kind in ("sequence", "token"):
+            check_demo_labels(config, labels, str(name), task_label)
         tokenizer = load_tokenizer(name)
         model = _load_model(kind, name)
         model.eval()
@@ -111,6 +114,17 @@ def load(kind: str, name: str | None, task_label: str) -> Loaded:
         return Loaded(str(name), problem=str(exc).strip() + hint)
     except (OSError, ValueError) as exc:
         return Loaded(str(name), problem=f"Could not load '{name}' as {what}: {str(exc).splitlines()[0][:300]}")
+
+
+def check_demo_labels(config: Any, labels: list[str], name: str, task_label: str) -> None:
+    """A classifier or tagger must predict the task's labels (all of them named, none foreign)."""
+    own = [str(v) for _, v in sorted((getattr(config, "id2label", None) or {}).items())]
+    foreign = [x for x in own if x not in labels]
+    if not own or foreign:
+        shown = ", ".join(own[:12]) + (" ..." if len(own) > 12 else "")
+        raise DemoError(f"'{name}' predicts the labels [{shown}], not those of {task_label} "
+                        f"[{', '.join(labels)}]" + (f" ({', '.join(foreign[:5])} is not one of them)" if foreign else "")
+                        + ". Start the demo with --model pointing at a model fine-tuned for this task.")
 
 
 def _load_model(kind: str, name: str) -> Any:

@@ -57,7 +57,7 @@ def build_blocks(demo: Demo, model: str | None = None, reverse_model: str | None
             _translation(demo, P.load("seq2seq", model, "translation es → en"),
                          P.load("seq2seq", reverse, "translation en → es") if reverse else None)
         else:
-            m = P.load(demo.kind, model, demo.title)
+            m = P.load(demo.kind, model, demo.title, demo.labels())
             gr.Markdown(_model_line(m), elem_id="model-line")
             BUILDERS[demo.name](demo, m)
         gr.Markdown(FOOTER)

@@ -412,12 +412,20 @@ def check_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool) -> st
     """'new', 'resume' or 'overwrite' for a fine-tuning folder; a clear error on any conflict."""
     if resume and overwrite:
         raise RunDirError("--resume and --overwrite exclude each other")
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+    from es_zoo.locking import only_lock
+
+    if not out.exists() or only_lock(out):
         return "new"
     if not (out / SPEC_FILE).is_file():
         raise RunDirError(f"{out} is not empty and is not an es-zoo fine-tuning folder; nothing was changed. "
                           "Choose a new or empty --output-dir.")
-    stored = json.loads((out / SPEC_FILE).read_text())
+    try:
+        stored = json.loads((out / SPEC_FILE).read_text(encoding="utf-8"))
+        if not isinstance(stored, dict):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise RunDirError(f"{out / SPEC_FILE}: not the JSON object es-zoo writes; the folder is damaged. Use "
+                          "--overwrite to replace it or another --output-dir") from None
     if overwrite:
         return "overwrite"
     if not resume:
@@ -448,9 +456,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     """
     from accelerate import Accelerator
 
-    from es_zoo.loading import load_tokenizer
-    from es_zoo.recipes import Phase, TrainingConfig
-    from es_zoo.training import plot_loss_curve, tracker_kwargs, train_loop
+    from es_zoo.training import tracker_kwargs
 
     t = load_task(task) if isinstance(task, str) else task
     hp = t.hparams.replace(**(hparams or {}))
@@ -460,13 +466,74 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
                         "with --train FILE (the benchmark trains on dev where no train split is public)")
     out = Path(output_dir)
     spec = _spec(model_name, t, data, hp)
-    decision = check_output_dir(out, spec, resume, overwrite)
-    if decision == "overwrite":
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SPEC_FILE).write_text(json.dumps(spec, indent=2))
-
     accelerator = Accelerator(**tracker_kwargs(list(trackers), out))
+    # Only the first process looks at and writes the folder (under its lock); the others follow its
+    # decision or its error, so they never race it to "a fine-tune already exists".
+    locks: list = []
+    decision, failure = None, None
+    if accelerator.is_main_process:
+        try:
+            decision = _claim_output_dir(out, spec, resume, overwrite, locks)
+        except BaseException as exc:
+            if accelerator.num_processes == 1:
+                raise
+            failure, raised = str(exc) or type(exc).__name__, exc
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        decision, failure = broadcast_object_list([decision, failure], from_process=0)
+        if failure is not None:
+            if accelerator.is_main_process:
+                raise raised
+            from es_zoo.errors import FirstProcessFailed
+
+            raise FirstProcessFailed(f"the first process stopped before fine-tuning: {failure}")
+    try:
+        return _finetune_in(out, accelerator, decision, model_name, t, data, hp, spec, save_model, revision,
+                            interrupt_after, quiet, trackers)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, locks: list) -> str:
+    """Lock ``out`` (before looking at it), decide new / resume / overwrite, write finetune.json; a folder
+    this created, or a lock file it added to a folder it then refused, is removed again on failure."""
+    from es_zoo.locking import FolderBusy, FolderLock, only_lock
+
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out} exists and is not a folder")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    had_lock_file = (out / ".lock").exists()
+    try:
+        locks.append(FolderLock(out, "this fine-tune (with --resume to continue it)"))
+        decision = check_output_dir(out, spec, resume, overwrite)
+        if decision == "overwrite":
+            for p in out.iterdir():
+                if p.name != ".lock":
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        (out / SPEC_FILE).write_text(json.dumps(spec, indent=2))
+    except BaseException as exc:
+        for lock in locks:
+            lock.release()
+        locks.clear()
+        if created and only_lock(out):
+            shutil.rmtree(out, ignore_errors=True)
+        elif not had_lock_file and not isinstance(exc, FolderBusy):
+            (out / ".lock").unlink(missing_ok=True)
+        raise
+    return decision
+
+
+def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t: TaskDef, data: TaskData,
+                 hp: Hyperparameters, spec: dict, save_model: bool, revision: str | None,
+                 interrupt_after: int | None, quiet: bool, trackers: list[str] | tuple[str, ...]) -> dict:
+    """The fine-tune itself, in its locked folder (see :func:`finetune`)."""
+    from es_zoo.loading import load_tokenizer
+    from es_zoo.recipes import Phase, TrainingConfig
+    from es_zoo.training import plot_loss_curve, train_loop
+
     tokenizer = load_tokenizer(model_name, revision=revision)
     relations = None
     if t.head == "parser":

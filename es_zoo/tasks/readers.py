@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from es_zoo.errors import EsZooError
+from es_zoo.safeyaml import short
 
 BOM = "\ufeff"
 
@@ -115,7 +116,7 @@ def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 def _check_label(path: Path | str, line: int, label: str, allowed: Sequence[str], what: str) -> str:
     if label not in allowed:
-        raise FormatError(path, line, f"{what} {label!r} is not in the task's label set {list(allowed)}")
+        raise FormatError(path, line, f"{what} {short(label)} is not in the task's label set {list(allowed)}")
     return label
 
 
@@ -149,7 +150,7 @@ def read_conll2002(path: str | Path, labels: Sequence[str] = NER_LABELS) -> list
         fields = line.split(" ")
         if len(fields) != 3 or not all(fields):
             raise FormatError(path, number, f"expected 3 space-separated fields `token POS IOB2`, "
-                                            f"got {len([f for f in fields if f])}: {line!r}")
+                                            f"got {len([f for f in fields if f])}: {short(line)}")
         if fields[0] == "-DOCSTART-":
             flush()
             continue
@@ -164,6 +165,31 @@ def read_conll2002(path: str | Path, labels: Sequence[str] = NER_LABELS) -> list
 
 
 # ------------------------------------------------------------------------------------------------ CoNLL-U
+# The tree checks of the UD validator (validate.py, level 2) on what UAS/LAS read: integer ids in order,
+# heads within the sentence, exactly one root, no cycles; written here rather than taken from the
+# `conllu` package, which parses the format but leaves trees unchecked, so that each error names its line.
+def _digits(text: str) -> bool:
+    """ASCII digits only ("²" and "٣" are str.isdigit() but not CoNLL-U ids)."""
+    return text.isascii() and text.isdigit() and len(text) < 10
+
+
+def _cycle(heads: list[int]) -> list[int]:
+    """The first cycle among 1-based ``heads`` (0 = root), as word ids; [] for a tree."""
+    state = [0] * (len(heads) + 1)  # 0 unseen, 1 on the current path, 2 reaches the root
+    state[0] = 2
+    for w in range(1, len(heads) + 1):
+        path, v = [], w
+        while state[v] == 0:
+            state[v] = 1
+            path.append(v)
+            v = heads[v - 1]
+        if state[v] == 1:
+            return path[path.index(v):] + [v]
+        for u in path:
+            state[u] = 2
+    return []
+
+
 def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequence[str] = UD_RELATIONS) -> list[dict]:
     """Sentences of a CoNLL-U file, words only (what UD scores), with the tokens they came from.
 
@@ -195,6 +221,10 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
         if sum(h == 0 for h in sent["head"]) != 1:
             raise FormatError(path, start, f"expected exactly one word with HEAD 0, found "
                                            f"{sum(h == 0 for h in sent['head'])}")
+        cycle = _cycle(sent["head"])
+        if cycle:
+            raise FormatError(path, lines[cycle[0] - 1], f"words {' -> '.join(map(str, cycle))} form a cycle "
+                                                         "(HEADs that never reach the root); expected a tree")
         for first, last, form, line in sent.pop("_ranges"):
             if last > n:
                 raise FormatError(path, line, f"multiword token {first}-{last} goes past the last word ({n})")
@@ -225,29 +255,29 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
         ident = cols[0]
         if "-" in ident:
             a, _, b = ident.partition("-")
-            if not (a.isdigit() and b.isdigit()) or int(a) != expected or int(b) <= int(a):
-                raise FormatError(path, number, f"multiword token range {ident!r}: expected {expected}-N with N > {expected}")
+            if not (_digits(a) and _digits(b)) or int(a) != expected or int(b) <= int(a):
+                raise FormatError(path, number, f"multiword token range {short(ident)}: expected {expected}-N with N > {expected}")
             sent["_ranges"].append((int(a), int(b), cols[1], number))
             continue
         if "." in ident:
             a, _, b = ident.partition(".")
-            if not (a.isdigit() and b.isdigit()) or int(a) != expected - 1:
-                raise FormatError(path, number, f"empty node {ident!r}: expected {expected - 1}.N")
+            if not (_digits(a) and _digits(b)) or int(a) != expected - 1:
+                raise FormatError(path, number, f"empty node {short(ident)}: expected {expected - 1}.N")
             continue
-        if not ident.isdigit() or int(ident) != expected:
-            raise FormatError(path, number, f"word id {ident!r}: expected {expected}")
+        if not _digits(ident) or int(ident) != expected:
+            raise FormatError(path, number, f"word id {short(ident)}: expected {expected}")
         expected += 1
         form, lemma, tag, xpos, feats, head, rel = cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]
         if not form:
             raise FormatError(path, number, "an empty FORM")
         _check_label(path, number, tag, upos, "UPOS")
-        if not head.isdigit():
-            raise FormatError(path, number, f"HEAD {head!r}: expected a word id (0 for the root)")
+        if not _digits(head):
+            raise FormatError(path, number, f"HEAD {short(head)}: expected a word id (0 for the root)")
         if int(head) == int(ident):
             raise FormatError(path, number, f"word {ident} is its own HEAD")
         _check_label(path, number, rel.split(":")[0], relations, "DEPREL")
         if (int(head) == 0) != (rel == "root"):
-            raise FormatError(path, number, f"HEAD {head} with DEPREL {rel!r}: the root (HEAD 0) and only it "
+            raise FormatError(path, number, f"HEAD {head} with DEPREL {short(rel)}: the root (HEAD 0) and only it "
                                             "has DEPREL root")
         for key, value in (("tokens", form), ("upos", tag), ("xpos", xpos), ("feats", feats), ("lemmas", lemma),
                            ("head", int(head)), ("deprel", rel), ("_lines", number)):
@@ -271,7 +301,7 @@ def _unique_header(path, number: int, header: list[str]) -> None:
     seen = set()
     for name in header:
         if name in seen:
-            raise FormatError(path, number, f"the header names column {name!r} twice; expected each column once")
+            raise FormatError(path, number, f"the header names column {short(name)} twice; expected each column once")
         seen.add(name)
 
 
@@ -362,6 +392,78 @@ def read_mldoc(path: str | Path, labels: Sequence[str] = MLDOC_LABELS) -> list[d
 
 
 # -------------------------------------------------------------------------------------------- SQuAD JSON
+# The shape of a SQuAD v1.1 / v2.0 file (MLQA, XQuAD and TAR use it too), checked with jsonschema so
+# that any wrong type at any level is one error with its JSON path. Extra keys (plausible_answers, ...)
+# are allowed, as the official evaluation script ignores them.
+_STRING = {"type": "string"}
+_TEXT = {"type": "string", "minLength": 1}
+SQUAD_SCHEMA = {
+    "type": "object", "required": ["data"],
+    "properties": {"data": {"type": "array", "items": {
+        "type": "object", "required": ["paragraphs"],
+        "properties": {"title": _STRING, "paragraphs": {"type": "array", "items": {
+            "type": "object", "required": ["context", "qas"],
+            "properties": {"context": _TEXT, "qas": {"type": "array", "items": {
+                "type": "object", "required": ["id", "question"],
+                "properties": {"id": _TEXT, "question": _TEXT, "is_impossible": {"type": "boolean"},
+                               "answers": {"type": "array", "items": {
+                                   "type": "object", "required": ["text", "answer_start"],
+                                   "properties": {"text": _STRING,
+                                                  "answer_start": {"type": "integer", "minimum": -1}}}}}}}}}}}}}},
+}
+MAX_JSON_BYTES = 2 << 30  # the largest SQuAD-style file (SQuAD 2.0 train) is ~40 MB
+
+
+def _json_path(parts: Iterable) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(the top level)"
+
+
+def load_json_checked(p: Path, schema: dict, what: str) -> Any:
+    """A JSON file checked against ``schema`` (jsonschema, draft 2020-12): the first problem is one
+    FormatError with the JSON path of the value and what was expected there."""
+    import jsonschema
+
+    if not p.is_file():
+        raise FormatError(p, None, "no such file")
+    size = p.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise FormatError(p, None, f"{size:,} bytes; expected {what} under {MAX_JSON_BYTES:,} bytes")
+    data = p.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise FormatError(p, None, f"UTF-16 text; expected {what} in UTF-8 (convert it, e.g. with iconv)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise FormatError(p, line, f"not UTF-8 ({e.reason} at byte {e.start}); expected {what}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FormatError(p, e.lineno, f"not valid JSON ({e.msg}, column {e.colno}); expected {what}") from None
+    except RecursionError:
+        raise FormatError(p, None, f"JSON nested too deeply; expected {what}") from None
+    error = next(iter(jsonschema.Draft202012Validator(schema).iter_errors(raw)), None)
+    if error is not None:
+        where = _json_path(error.absolute_path)
+        value = error.instance
+        if error.validator == "required":
+            missing = [k for k in error.validator_value if k not in value]
+            message = f"missing {', '.join(map(repr, missing))}"
+        elif error.validator == "type":
+            message = f"expected {'an' if error.validator_value[0] in 'aeiou' else 'a'} {error.validator_value}, got {short(value)}"
+        elif error.validator == "minimum":
+            message = f"expected a number >= {error.validator_value}, got {short(value)}"
+        elif error.validator == "minLength":
+            message = "expected a non-empty string"
+        else:
+            message = short(error.message, 200)
+        raise FormatError(p, None, f"{where}: {message} ({what})")
+    return raw
+
+
 def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list[dict]:
     """Questions of a SQuAD v1.1/v2.0 JSON file: ``{"id", "title", "context", "question", "answers":
     {"text": [...], "answer_start": [...]}, "is_impossible"}``.
@@ -371,45 +473,42 @@ def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list
     ``allow_unanswerable=False`` they are an error.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FormatError(p, None, "no such file")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as e:
-        raise FormatError(p, e.lineno, f"not valid JSON ({e.msg}, column {e.colno})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
-        raise FormatError(p, None, "expected SQuAD JSON: an object with a `data` list of articles")
+    raw = load_json_checked(p, SQUAD_SCHEMA, "SQuAD JSON")
     out, seen = [], set()
     for a, article in enumerate(raw["data"]):
         for g, para in enumerate(article.get("paragraphs", [])):
             where = f"data[{a}].paragraphs[{g}]"
-            context = para.get("context")
-            if not isinstance(context, str) or not context.strip():
-                raise FormatError(p, None, f"{where}: missing or empty context")
-            for q in para.get("qas", []):
-                qid = q.get("id")
-                if not qid or not q.get("question", "").strip():
-                    raise FormatError(p, None, f"{where}: a question without id or text")
+            context = para["context"]
+            if not context.strip():
+                raise FormatError(p, None, f"{where}.context: expected text, got only spaces")
+            for k, q in enumerate(para["qas"]):
+                qid = q["id"]
+                if not q["question"].strip():
+                    raise FormatError(p, None, f"{where}.qas[{k}].question: expected text, got only spaces")
                 if qid in seen:
-                    raise FormatError(p, None, f"question {qid!r} appears twice")
+                    raise FormatError(p, None, f"question {short(qid)} appears twice")
                 seen.add(qid)
                 impossible = bool(q.get("is_impossible", False))
                 answers = q.get("answers", [])
                 if impossible:
                     if allow_unanswerable is False:
-                        raise FormatError(p, None, f"question {qid!r} is unanswerable, which this task does not allow")
+                        raise FormatError(p, None, f"question {short(qid)} is unanswerable, which this task does not allow")
                     answers = []
                 elif not answers:
-                    raise FormatError(p, None, f"question {qid!r} has no answers and is not marked is_impossible")
+                    raise FormatError(p, None, f"question {short(qid)} has no answers and is not marked is_impossible")
                 texts, starts = [], []
                 for ans in answers:
                     text, start = ans.get("text"), ans.get("answer_start")
                     if not isinstance(text, str) or not isinstance(start, int):
-                        raise FormatError(p, None, f"question {qid!r}: an answer needs `text` and an integer `answer_start`")
+                        raise FormatError(p, None, f"question {short(qid)}: an answer needs `text` and an integer `answer_start`")
+                    if start < 0 and text:  # SQuAD-es marks the answers its translation lost as "" at -1
+                        raise FormatError(p, None, f"question {short(qid)}: answer {short(text)} has answer_start "
+                                                   f"{start}; expected a position in the context (-1 only for an "
+                                                   "empty answer)")
                     if context[start:start + len(text)] != text:
                         found = context[start:start + len(text)]
-                        raise FormatError(p, None, f"question {qid!r}: answer {text!r} is not at answer_start {start} "
-                                                   f"of its context (found {found!r} there)")
+                        raise FormatError(p, None, f"question {short(qid)}: answer {short(text)} is not at answer_start {start} "
+                                                   f"of its context (found {short(found)} there)")
                     texts.append(text), starts.append(start)
                 out.append({"id": qid, "title": article.get("title", ""), "context": context, "question": q["question"],
                             "answers": {"text": texts, "answer_start": starts}, "is_impossible": impossible})
@@ -447,14 +546,14 @@ def read_jsonl(path: str | Path, fields: Mapping[str, str], optional: Sequence[s
             if name not in obj:
                 if column in optional:
                     continue
-                raise FormatError(path, number, f"no field {name!r} (the task's {column}); fields found: "
-                                                f"{', '.join(sorted(obj))}")
+                raise FormatError(path, number, f"no field {short(name)} (the task's {column}); fields found: "
+                                                f"{short(', '.join(sorted(obj)), 200)}")
             value = obj[name]
             if isinstance(value, list):
                 if not value or not all(isinstance(v, str) and v.strip() for v in value):
-                    raise FormatError(path, number, f"field {name!r}: expected non-empty strings")
+                    raise FormatError(path, number, f"field {short(name)}: expected non-empty strings")
             elif not isinstance(value, str) or not value.strip():
-                raise FormatError(path, number, f"field {name!r} (the task's {column}) is empty or not text")
+                raise FormatError(path, number, f"field {short(name)} (the task's {column}) is empty or not text")
             row[column] = value
         ident = obj.get("id", obj.get("gem_id"))
         row["id"] = str(ident) if ident not in (None, "") else f"{Path(path).name}:{number}"
