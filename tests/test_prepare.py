@@ -227,6 +227,13 @@ def test_reproduce_from_prepared_data_never_tokenizes(tmp_path: Path, small_corp
     shutil.rmtree(tmp_path / "a" / "model")
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it has just ended
+        return b""
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -255,8 +262,9 @@ def test_a_killed_worker_is_one_clear_line_and_the_rerun_finishes(tmp_path: Path
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     text = small_corpus.read_text(encoding="utf-8")
-    for i in range(8):  # eight files, eight tasks, about a second of tokenizing each
-        (corpus / f"{i}.jsonl").write_text(text.replace('{"text": "', f'{{"text": "{i} '), encoding="utf-8")
+    for i in range(8):  # eight files, eight tasks, a few seconds of tokenizing each
+        (corpus / f"{i}.jsonl").write_text("".join(text.replace('{"text": "', f'{{"text": "{i}.{k} ')
+                                                   for k in range(16)), encoding="utf-8")
     out = tmp_path / "p"
     cmd = [sys.executable, "-m", "es_zoo", "prepare", "beto", "--corpus", str(corpus), "--output", str(out),
            "--workers", "2", *[o for o in MICRO if o.startswith("tokenizer.")]]
@@ -265,10 +273,13 @@ def test_a_killed_worker_is_one_clear_line_and_the_rerun_finishes(tmp_path: Path
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list((out / "logs" / "tokenize" / "logs").glob("task_*.log")):
         time.sleep(0.1)
-    time.sleep(0.5)
-    servers = [p for p in _descendants(proc.pid) if b"forkserver" in Path(f"/proc/{p}/cmdline").read_bytes()]
-    workers = [p for server in servers for p in _descendants(server)]
+    workers: list[int] = []
+    while time.monotonic() < deadline and not workers and proc.poll() is None:  # a tokenize worker, mid-task
+        servers = [p for p in _descendants(proc.pid) if b"forkserver" in _cmdline(p)]
+        workers = [p for server in servers for p in _descendants(server)]
+        time.sleep(0.05)
     assert workers, "no worker process found"
+    time.sleep(0.3)
     os.kill(workers[-1], signal.SIGKILL)
     try:
         stdout, stderr = proc.communicate(timeout=120)  # never a hang

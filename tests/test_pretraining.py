@@ -262,3 +262,27 @@ def test_the_readme_main_command_learns_spanish(tmp_path: Path) -> None:
     for task in g:
         assert (out / "glues" / task / "model" / "README.md").is_file()
     assert "GLUES fine-tunes (measured by this run)" in (out / "model" / "README.md").read_text()
+
+
+def test_a_corrupted_newest_checkpoint_resumes_from_the_one_before(tmp_path: Path, small_corpus: Path,
+                                                                   finished_run: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """One byte flipped in the newest checkpoint's weights (same size: only its recorded sha256 sees it):
+    --resume names it, moves it aside and resumes from the checkpoint before, to the same model."""
+    out = tmp_path / "corrupt"
+    _run(out, small_corpus, interrupt_after=4)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000003", "step-00000004"]
+    weights = out / "checkpoints" / "step-00000004" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    capsys.readouterr()
+    _run(out, small_corpus, resume=True)
+    said = capsys.readouterr().out
+    assert "checkpoint step-00000004 is damaged: model.safetensors does not match the sha256" in said
+    assert "resuming from checkpoints/step-00000003 (step 3)" in said
+    assert (out / "checkpoints" / "damaged-step-00000004").is_dir()
+    a, b = _weights(finished_run), _weights(out)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert _losses(out) == _losses(finished_run)
