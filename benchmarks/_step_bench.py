@@ -171,6 +171,27 @@ def anchor_optimizer(model: torch.nn.Module, t: Any, total_steps: int) -> tuple[
     return opt, sched
 
 
+def plain_update(loss: torch.Tensor, model: torch.nn.Module, opt: Any, sched: Any, max_norm: float) -> None:
+    """The rest of the step a user writes around ``loss = model(...).loss``: backward, clipping, the
+    optimizer and schedule steps, and the per-step ``loss.item()`` a plain loop does (logging, a NaN check)."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    loss.item()
+
+
+def side_summary(results: list[dict], steps: int, tokens: float, flops: float, peak: float | None,
+                 optimizer: str) -> dict:
+    """One side's figures over its rounds: the median round's rates, the peak memory, each round's tokens/s."""
+    secs = median_of(results, "seconds")
+    mem = [g["max_memory_gib"] for g in results if g["max_memory_gib"] is not None]
+    return {**rates(secs, steps, tokens, flops, peak), "optimizer": optimizer,
+            "max_memory_gib": max(mem) if mem else None,
+            "rounds_tokens_per_s": [tokens / g["seconds"] for g in results]}
+
+
 def shape_of(batch: Any) -> tuple:
     micro = batch.micro if hasattr(batch, "micro") else [batch]
     return tuple(tuple((k, tuple(v.shape)) for k, v in sorted(mb.items())) for mb in micro)

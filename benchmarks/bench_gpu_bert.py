@@ -137,12 +137,7 @@ def run_shape(args, seq_len: int, batch: int, max_pred: int, device, accelerator
                     ids, labels = b["input_ids"].to(device), b["labels"].to(device)
                     with sb.autocast(device):
                         out = fwd(input_ids=ids, labels=labels)
-                    out.loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.training.max_grad_norm)
-                    opt.step()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                    out.loss.item()  # a plain loop's per-step host sync (logging, a NaN check)
+                    sb.plain_update(out.loss, model, opt, sched, cfg.training.max_grad_norm)
 
                 got = sb.time_side(step, anchor_batches, args.warmup, device)
             results[side].append(got)
@@ -155,11 +150,7 @@ def run_shape(args, seq_len: int, batch: int, max_pred: int, device, accelerator
            "tokens_per_step": tokens / args.steps, "masked_share": predicted / tokens,
            "batch_build_ms": build_ms}
     for side in ("es_zoo", "anchor"):
-        secs = sb.median_of(results[side], "seconds")
-        mem = [g["max_memory_gib"] for g in results[side] if g["max_memory_gib"] is not None]
-        out[side] = {**sb.rates(secs, args.steps, tokens, flops[side], peak), "optimizer": descs[side],
-                     "max_memory_gib": max(mem) if mem else None,
-                     "rounds_tokens_per_s": [tokens / g["seconds"] for g in results[side]],
+        out[side] = {**sb.side_summary(results[side], args.steps, tokens, flops[side], peak, descs[side]),
                      "flops_per_token": flops[side] / tokens}
     out["ratio"] = out["es_zoo"]["tokens_per_s"] / out["anchor"]["tokens_per_s"]
     out["peak_tflops"] = peak

@@ -160,12 +160,7 @@ def run_family(args, family: str, device, accelerator) -> dict:
                     batch = {k: v.to(device) for k, v in b.items()}
                     with sb.autocast(device):
                         out = fwd(**batch)
-                    out.loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.training.max_grad_norm)
-                    opt.step()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                    out.loss.item()  # a plain loop's per-step host sync (logging, a NaN check)
+                    sb.plain_update(out.loss, model, opt, sched, cfg.training.max_grad_norm)
 
                 got = sb.time_side(step, anchor_batches, args.warmup, device)
             results[side].append(got)
@@ -178,11 +173,8 @@ def run_family(args, family: str, device, accelerator) -> dict:
            "padded_input_share": 1 - tokens / sum(b.micro[0]["input_ids"].numel() for b in timed),
            "batch_build_ms": build_ms}
     for side in ("es_zoo", "anchor"):
-        secs = sb.median_of(results[side], "seconds")
-        mem = [g["max_memory_gib"] for g in results[side] if g["max_memory_gib"] is not None]
-        out[side] = {**sb.rates(secs, args.steps, tokens, flops, peak), "samples_per_s": samples / secs,
-                     "optimizer": descs[side], "max_memory_gib": max(mem) if mem else None,
-                     "rounds_tokens_per_s": [tokens / g["seconds"] for g in results[side]]}
+        out[side] = sb.side_summary(results[side], args.steps, tokens, flops, peak, descs[side])
+        out[side]["samples_per_s"] = samples / sb.median_of(results[side], "seconds")
     out["ratio"] = out["es_zoo"]["tokens_per_s"] / out["anchor"]["tokens_per_s"]
     out["peak_tflops"] = peak
     return out
