@@ -343,13 +343,18 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
     title = f"{task.name} fine-tune"
     pipeline = {"sequence": "text-classification", "token": "token-classification", "qa": "question-answering",
                 "parser": None, "seq2seq": _SEQ2SEQ_PIPELINE.get(task.kind, "text2text-generation")}[task.head]
+    hub = data.get("hub") or {}
     evals = eval_results(task.suite, task.name, task.head, task.kind, data["source"],
-                         {name: part["metrics"] for name, part in results["splits"].items()})
+                         {name: part["metrics"] for name, part in results["splits"].items()}, hub_splits=hub)
     origin = data.get("origin", "")
+    if hub:
+        hub_ids = sorted({h["id"] for h in hub.values()})
+    else:
+        hub_ids = [origin.split(":", 1)[1]] if origin.startswith("hub:") else None
     card_data = ModelCardData(
         language="es", license=None, library_name="transformers", pipeline_tag=pipeline,
         tags=["es-zoo", task.suite, task.name, "spanish"], base_model=base_model,
-        datasets=[origin.split(":", 1)[1]] if origin.startswith("hub:") else None,
+        datasets=hub_ids,
         model_name=repo_id or title, eval_results=evals or None,
     )
     published = published_rec.scores_for(task.published["task"]) if published_rec and task.published else []
@@ -376,6 +381,7 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         data_license=data.get("license") or "unknown", data_note=src.note if src else None,
         citation=src.citation if src else None,
         files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),
+        hub_rows=list(hub.items()), changed=list((data.get("changed") or {}).items()),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
     )
     return sign_card(str(card))
@@ -401,9 +407,11 @@ _HUB_TASK = {"pair": "text-classification", "document": "text-classification", "
              "generative_qa": "text2text-generation", "dialogue": "text2text-generation"}
 
 
-def eval_results(suite: str, task: str, head: str, kind: str, source: str, splits: dict[str, dict]) -> list:
+def eval_results(suite: str, task: str, head: str, kind: str, source: str, splits: dict[str, dict],
+                 hub_splits: dict | None = None) -> list:
     """``EvalResult`` rows for every score of every split (counts, signatures and variant notes left out).
-    The dataset is named by the es-zoo suite dataset and config it comes from (``es-zoo datasets build``)."""
+    A split read from the Hub is named by its Hub dataset, config and revision (``hub_splits``: split -> id,
+    config, revision); others by the es-zoo suite dataset and config it comes from (``es-zoo datasets build``)."""
     from huggingface_hub import EvalResult
 
     from es_zoo.tasks.data import config_name
@@ -418,10 +426,12 @@ def eval_results(suite: str, task: str, head: str, kind: str, source: str, split
             config = None
             if hub[0] == "rouge":
                 config = "paper (rouge-score default tokenizer, stemmer)" if paper else "spanish (es-zoo tokenizer)"
+            where = (hub_splits or {}).get(split)
             rows.append(EvalResult(
                 task_type=_HUB_TASK.get(kind, "text2text-generation" if head == "seq2seq" else "text-classification"),
-                task_name=task, dataset_type=f"es-zoo/{suite}", dataset_name=f"{task} ({source})",
-                dataset_config=config_name(task, source), dataset_split=split,
+                task_name=task, dataset_type=where["id"] if where else f"es-zoo/{suite}",
+                dataset_name=f"{task} ({source})", dataset_revision=where["revision"] if where else None,
+                dataset_config=(where["config"] or None) if where else config_name(task, source), dataset_split=split,
                 metric_type=hub[0], metric_name=hub[1] + (" (paper variant)" if paper else ""),
                 metric_config=config, metric_value=round(float(value), 4)))
     return rows

@@ -370,6 +370,12 @@ def _files(train: tuple[str, ...], validation: tuple[str, ...], test: tuple[str,
     return files or None
 
 
+def _accept_changed_option(f: Any) -> Any:
+    return click.option("--accept-changed-data", "accept_changed", is_flag=True,
+                        help="Score a Hub dataset whose split sizes are not the published ones (marked CHANGED in "
+                             "the results) instead of refusing it.")(f)
+
+
 @cli.command("tasks")
 @click.argument("name", required=False)
 def tasks_cmd(name: str | None) -> None:
@@ -385,7 +391,55 @@ def tasks_cmd(name: str | None) -> None:
         return
     from pathlib import Path
 
-    click.echo(Path(load_task(name).path).read_text(encoding="utf-8"), nl=False)
+    task = load_task(name)
+    rows = [("source", "where the data comes from without --data-dir", "licence")]
+    for sname, src in task.sources.items():
+        embedded = any(n.startswith("embedded:") for es in src.files.values() for e in es for n in e)
+        if embedded:
+            home = "shipped with es-zoo"
+        elif src.hub is None:
+            home = "no Hub copy known; --data-dir with the published files"
+        elif src.hub.unavailable:
+            home = f"no Hub copy: {src.hub.unavailable}; --data-dir with the published files"
+        else:
+            home = "Hub: " + src.hub.describe()
+        rows.append((sname, home, src.license))
+    _table(rows)
+    click.echo("")
+    click.echo(Path(task.path).read_text(encoding="utf-8"), nl=False)
+
+
+@cli.group("data", cls=_Group)
+def data_group() -> None:
+    """The task data's Hub homes: fetch them ahead of time for a machine without network."""
+
+
+@data_group.command("download")
+@click.option("--suite", type=click.Choice(["glues", "seq2seq"]), default="glues", show_default=True,
+              help="Every task source of this suite that has a Hub home.")
+@click.option("--tasks", "task_names", help="Comma-separated tasks [every task of the suite].")
+@click.option("--source", "source_items", multiple=True, metavar="TASK=SOURCE",
+              help="Only this source of a task [every source with a Hub home].")
+@click.option("--local-dir", type=click.Path(), default=None,
+              help="Write the files to DIR/ORG/NAME (copy DIR to the offline machine and pass --data-dir DIR) "
+                   "[the Hub cache, used by `es-zoo evaluate` without --data-dir].")
+@click.option("--accept-changed-data", "accept_changed", is_flag=True,
+              help="Keep going when a dataset's split sizes are not the published ones.")
+def data_download_cmd(suite: str, task_names: str | None, source_items: tuple[str, ...], local_dir: str | None,
+                      accept_changed: bool) -> None:
+    """Download the pinned Hub copies of a suite's task data and check them as `evaluate` would (labels,
+    answers, trees, split sizes); print where each went. Sources without a Hub home are listed with why.
+
+    \b
+    es-zoo data download --suite glues
+    es-zoo data download --suite seq2seq --local-dir ~/es-zoo-data   # then: --data-dir ~/es-zoo-data
+    """
+    from es_zoo.tasks.hub_sources import download_suite
+
+    tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
+    failed = download_suite(suite, tasks, _source_map(source_items), local_dir, accept_changed, echo=click.echo)
+    if failed:
+        raise EsZooError(f"{failed} source(s) could not be downloaded or checked (see above)")
 
 
 @cli.command("finetune")
@@ -403,10 +457,11 @@ def tasks_cmd(name: str | None) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tune in --output-dir (a --grid resumes "
                                             "on its own: settings in grid.jsonl are skipped).")
 @click.option("--overwrite", is_flag=True, help="Replace the fine-tune already in --output-dir.")
+@_accept_changed_option
 @_hparam_options
 def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str | None, train: tuple[str, ...],
                  validation: tuple[str, ...], test: tuple[str, ...], output_dir: str | None, grid: bool,
-                 revision: str | None, resume: bool, overwrite: bool, **hp: Any) -> None:
+                 revision: str | None, resume: bool, overwrite: bool, accept_changed: bool, **hp: Any) -> None:
     """Fine-tune MODEL (a run folder, a model folder, a catalogue name or a Hub id) on one task.
 
     Writes OUTPUT/model/ (Hub-ready: weights, tokenizer, labels in config.json or the task's generation
@@ -428,11 +483,16 @@ def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str |
     out = output_dir or f"runs/finetune-{task.name}"
     settings = _hparams(**hp)
     files = _files(train, validation, test)
+    data = None
+    if accept_changed:
+        from es_zoo.tasks.data import load_task_data
+
+        data = load_task_data(task, source=source, data_dir=data_dir, files=files, accept_changed=True)
     if grid:
         from es_zoo.tasks.suite import grid_search
 
         r = grid_search(model, task, out, source=source, data_dir=data_dir, files=files, hparams=settings,
-                        revision=revision)
+                        revision=revision, data=data)
         if r.get("stopped_early"):
             sys.exit(0)
         click.echo(f"{r['runs']} settings; best on validation: {r['best']['key']}; {r['split']}: "
@@ -444,7 +504,7 @@ def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str |
     from es_zoo.tasks.finetune import finetune
 
     r = finetune(model, task, out, source=source, data_dir=data_dir, files=files, hparams=settings, resume=resume,
-                 overwrite=overwrite, revision=revision)
+                 overwrite=overwrite, revision=revision, data=data)
     if r.get("stopped_early"):
         sys.exit(0)
     click.echo(f"model: {out}/model  results: {out}/results.json")
@@ -464,38 +524,46 @@ def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str |
 @click.option("--revision", help="Hub revision of MODEL.")
 @click.option("--resume", is_flag=True, help="Keep the tasks already scored in --output-dir and resume the rest.")
 @click.option("--overwrite", is_flag=True, help="Replace results already in --output-dir.")
+@_accept_changed_option
 @_hparam_options
 def evaluate_cmd(model: str, suite: str, task_names: str | None, data_dir: str | None, source_items: tuple[str, ...],
                  output_dir: str | None, grid: bool, save_models: bool, revision: str | None, resume: bool,
-                 overwrite: bool, **hp: Any) -> None:
+                 overwrite: bool, accept_changed: bool, **hp: Any) -> None:
     """Fine-tune and score MODEL on every task of a suite; write results.json and print the table
-    beside the catalogue's published numbers. The seq2seq suite runs every dataset of each task found
-    under --data-dir (a row per task/dataset, as the paper's tables), plus extra test sets.
+    beside the catalogue's published numbers. Without --data-dir every task source is read from its Hub
+    home at the revision es-zoo pins (`es-zoo tasks TASK` shows it; `es-zoo data download` fetches them
+    ahead of time for an offline machine). The seq2seq suite runs every dataset of each task (a row per
+    task/dataset, as the paper's tables), plus extra test sets.
 
     \b
+    es-zoo evaluate beto-base-cased --suite glues
     es-zoo evaluate runs/beto-tiny --suite glues --tasks pos,parsing,pawsx,qa --source pos=shipped ...
     es-zoo evaluate beto-base-cased --suite glues --data-dir ~/data/glues
     es-zoo evaluate runs/t5s-tiny --suite seq2seq --tasks translation,generative_qa \\
         --source translation=shipped --source generative_qa=shipped
     """
-    from es_zoo.tasks.suite import evaluate_suite, extra_rows, table_rows
+    from es_zoo.tasks.suite import data_rows, evaluate_suite, extra_rows, table_rows
 
     sources = _source_map(source_items)
     tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
     out = output_dir or f"runs/evaluate-{suite}"
     results = evaluate_suite(model, out, tasks=tasks, data_dir=data_dir, sources=sources, grid=grid,
                              hparams=_hparams(**hp), resume=resume, overwrite=overwrite, revision=revision,
-                             save_models=save_models, echo=click.echo, suite=suite)
+                             save_models=save_models, echo=click.echo, suite=suite, accept_changed=accept_changed)
     click.echo("")
     _table(table_rows(results))
     extra = extra_rows(results)
     if extra:
         click.echo("\nother scored splits (extra test sets, validation):")
         _table([("task", "split", "metric", "measured", "examples"), *extra])
+    if results["tasks"]:
+        click.echo("\ndata (where each task's data came from, its licence and citation):")
+        _table(data_rows(results))
     click.echo(f"\nresults: {out}/results.json")
     if not results["tasks"]:
-        raise EsZooError(f"no task had data; pass --data-dir (see docs/{'glues' if suite == 'glues' else 'seq2seq-tasks'}.md "
-                         "for the layout) or --tasks with --source TASK=shipped")
+        raise EsZooError(f"no task had data (the reasons are above); pass --data-dir (see docs/"
+                         f"{'glues' if suite == 'glues' else 'seq2seq-tasks'}.md and docs/hub-data.md) or --tasks "
+                         "with --source TASK=shipped")
 
 
 @cli.command("score")
@@ -582,15 +650,17 @@ def datasets_group() -> None:
 @click.option("--source", "source_items", multiple=True, metavar="TASK=SOURCE",
               help="Build this source of a task (e.g. --source pos=shipped for the shipped fixture).")
 @click.option("--overwrite", is_flag=True, help="Rebuild an es-zoo dataset already in --output.")
+@_accept_changed_option
 def datasets_build_cmd(suite: str, data_dir: str | None, output: str, task_names: str | None,
-                       source_items: tuple[str, ...], overwrite: bool) -> None:
-    """Read every task source of SUITE found under --data-dir with the suite's strict readers and
-    write parquet shards (typed features), es_zoo_dataset.json and a dataset card to --output."""
+                       source_items: tuple[str, ...], overwrite: bool, accept_changed: bool) -> None:
+    """Read every task source of SUITE found under --data-dir (without it: from each source's Hub home)
+    with the suite's strict readers and write parquet shards (typed features), es_zoo_dataset.json and a
+    dataset card to --output."""
     from es_zoo.hub_datasets import build_dataset
 
     tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
     manifest = build_dataset(suite, output, data_dir=data_dir, tasks=tasks, source_names=_source_map(source_items),
-                             overwrite=overwrite, echo=click.echo)
+                             overwrite=overwrite, echo=click.echo, accept_changed=accept_changed)
     click.echo(f"wrote {output}: {len(manifest['configs'])} config(s): {', '.join(manifest['configs'])}")
     for k, why in manifest["skipped"].items():
         click.echo(f"  skipped {k}: {why.split('. Looked for')[0]}")

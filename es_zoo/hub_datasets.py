@@ -88,7 +88,7 @@ def _runs(suite: str, tasks: list[str] | None, source_names: dict[str, str] | No
 
 def build_dataset(suite: str, output: str | Path, data_dir: str | Path | None = None, tasks: list[str] | None = None,
                   source_names: dict[str, str] | None = None, overwrite: bool = False,
-                  echo: Callable[[str], Any] = print) -> dict:
+                  echo: Callable[[str], Any] = print, accept_changed: bool = False) -> dict:
     """Read every task source of ``suite`` found under ``data_dir`` (or named in ``source_names``) with
     the suite's strict readers and write the parquet dataset and its card to ``output``. A source whose
     files are absent is skipped (listed); a malformed file stops the build with file and line."""
@@ -114,13 +114,15 @@ def build_dataset(suite: str, output: str | Path, data_dir: str | Path | None = 
             task = load_task(task_name)
             name = config_name(task_name, source)
             try:
-                data = load_task_data(task, source=source, data_dir=data_dir)
+                data = load_task_data(task, source=source, data_dir=data_dir, accept_changed=accept_changed)
             except TaskError as exc:
-                if (task_name, source) in explicit or "no data found" not in str(exc):
+                from es_zoo.tasks.hub_sources import HubDataError
+
+                if (task_name, source) in explicit or not ("no data found" in str(exc) or isinstance(exc, HubDataError)):
                     raise
                 skipped[name] = str(exc)
                 continue
-            if data.origin != "files":
+            if data.origin != "files" and not data.hub:
                 raise DatasetBuildError(f"--data-dir {data_dir}: holds parquet files already (an es-zoo dataset?); "
                                         "build from the published files")
             echo(f"{name}: " + ", ".join(f"{k} {len(v)}" for k, v in data.dataset.items()))
@@ -157,7 +159,8 @@ def _write_config(folder: Path, task: Any, data: Any) -> dict:
             "description": task.description, "license": data.license, "license_ids": license_ids(data.license),
             "non_commercial": non_commercial(data.license), "redistributable": redistributable(data.license),
             "citation": src.citation, "url": src.url, "metric": task.metric_for(data.source),
-            "labels": data.labels, "splits": splits, "files_read": data.files, "notes": data.notes}
+            "labels": data.labels, "splits": splits, "files_read": data.files, "notes": data.notes,
+            "hub": data.hub, "changed": data.changed}
 
 
 def dataset_card_text(manifest: dict, repo_id: str | None = None) -> str:

@@ -417,6 +417,36 @@ class HubServer:
             out.update({f"refs/pr/{n}": s for n, s in repo.prs.items()})
             return out
 
+    def seed(self, repo_id: str, files: dict[str, bytes], repo_type: str = "dataset", revision: str = "main",
+             title: str = "Add data") -> str:
+        """Put ``files`` in a (new or existing) public repo as one commit on main, and make ``revision`` name it:
+        a branch of that name (``refs/convert/parquet`` included, as the Hub's parquet conversion is), or, for
+        40 hex digits, a commit with that id (so a revision pinned to a real Hub commit resolves here).
+        Returns the commit id ``revision`` resolves to. Binary files and ``*.parquet`` are stored as LFS."""
+        import dataclasses
+
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            if repo is None:
+                repo = self._repos[(repo_type, repo_id)] = self._new_repo(repo_type, repo_id, private=False)
+            head = repo.commits[repo.branches["main"]]
+            entries = dict(head.files)
+            for path, content in files.items():
+                lfs = path.endswith(".parquet") or b"\0" in content[:512]
+                entries[path] = Entry(content, lfs=lfs)
+                if lfs:
+                    repo.lfs[hashlib.sha256(content).hexdigest()] = content
+            commit = self._make_commit(repo, [head.id], entries, title, "", self.user)
+            repo.branches["main"] = commit.id
+            if revision == "main":
+                return commit.id
+            if re.fullmatch(r"[0-9a-f]{40}", revision):
+                repo.commits[revision] = dataclasses.replace(commit, id=revision)
+                self._shas.add(revision)
+                return revision
+            repo.branches[revision] = commit.id
+            return commit.id
+
     def lfs_objects(self, repo_id: str, repo_type: str = "model") -> set[str]:
         """sha256 of every LFS object uploaded to the repo."""
         with self._lock:

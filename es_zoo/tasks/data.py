@@ -37,10 +37,18 @@ class TaskData:
     license: str = ""
     labels: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    citation: str = ""
+    hub: dict[str, Any] = field(default_factory=dict)  # per split: Hub id, config, revision, files
+    changed: dict[str, Any] = field(default_factory=dict)  # splits whose size is not the published one
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "origin": self.origin, "files": self.files, "license": self.license,
-                "sizes": {k: len(v) for k, v in self.dataset.items()}, "notes": self.notes}
+        out = {"source": self.source, "origin": self.origin, "files": self.files, "license": self.license,
+               "citation": self.citation, "sizes": {k: len(v) for k, v in self.dataset.items()}, "notes": self.notes}
+        if self.hub:
+            out["hub"] = self.hub
+        if self.changed:
+            out["changed"] = self.changed
+        return out
 
 
 def read_split(task: TaskDef, fmt: str, paths: list[Path], labels: list[str], fields: dict | None = None,
@@ -130,10 +138,15 @@ def config_name(task: str, source: str) -> str:
 
 
 def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Path | None = None,
-                   files: dict[str, list[str]] | None = None) -> TaskData:
+                   files: dict[str, list[str]] | None = None, accept_changed: bool = False) -> TaskData:
     """The task's splits as a typed DatasetDict.
 
+    Without ``data_dir`` a source with a Hub home (``hub`` in its YAML) is read from the Hub at its
+    pinned revision (see :mod:`es_zoo.tasks.hub_sources`); ``accept_changed`` scores a Hub copy whose
+    split sizes are not the published ones (marked in the results) instead of refusing it.
+
     ``data_dir`` is a folder holding the published files (paths as the task definition lists them), a
+    folder holding Hub snapshots as ``ORG/NAME/`` (``es-zoo data download --local-dir``), a
     folder of parquet files (``<config>/<split>*.parquet``, as ``es-zoo datasets build`` writes them) or
     a Hub dataset id with those configs (see :func:`config_name`). ``files`` (``{split: [path, ...]}``) names the files
     directly and wins over both. A split whose files are all absent is left out (and noted); a split
@@ -147,6 +160,10 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
                            notes=[])
     if data_dir is not None:
         d = Path(str(data_dir)).expanduser()
+        from es_zoo.tasks.hub_sources import is_local_snapshot_root
+
+        if d.is_dir() and is_local_snapshot_root(d, src.hub):
+            return _from_hub_source(task, src, labels, d, accept_changed)
         config = config_name(task.name, src.name)
         parquet_root = d / config if (d / config).is_dir() else d
         if d.is_dir() and (any(parquet_root.glob("*.parquet")) or any(parquet_root.glob("*/*.parquet"))):
@@ -160,6 +177,9 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
             raise TaskError(f"--data-dir {data_dir}: no such folder (and not a Hub dataset id ORG/NAME)")
     else:
         d = None
+        embedded = any(n.startswith("embedded:") for es in src.files.values() for e in es for n in e)
+        if src.hub is not None and not src.hub.unavailable and not embedded:
+            return _from_hub_source(task, src, labels, None, accept_changed)
     found: dict[str, list[Path]] = {}
     notes: list[str] = []
     missing_report = []
@@ -177,7 +197,8 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
             missing_report.append(f"{split}: {', '.join(tried) or '(no --data-dir given)'}")
             notes.append(f"no {split} split found")
     if not found:
-        raise TaskError(f"task '{task.name}' (source '{src.name}'): no data found. Looked for "
+        hub = f" (no Hub copy: {src.hub.unavailable})" if src.hub is not None and src.hub.unavailable else ""
+        raise TaskError(f"task '{task.name}' (source '{src.name}'): no data found{hub}. Looked for "
                         + "; ".join(missing_report)
                         + ". Pass --data-dir with the published files, or name them with --train/--validation/--test.")
     return _from_files(task, src, labels, found, notes)
@@ -193,7 +214,21 @@ def _from_files(task: TaskDef, src: Any, labels: list[str], files: dict[str, lis
         relations = sorted({r for rows in splits.values() for s in rows for r in s["deprel"]})
     ds = to_dataset_dict(splits, task.kind, labels, relations)
     return TaskData(ds, src.name, "files", {k: [_shown(p) for p in v] for k, v in files.items()}, src.license, labels,
-                    notes)
+                    notes, citation=src.citation or "")
+
+
+def _from_hub_source(task: TaskDef, src: Any, labels: list[str], local_root: Path | None,
+                     accept_changed: bool) -> TaskData:
+    from es_zoo.tasks.hub_sources import load_hub_splits
+
+    splits, notes, provenance = load_hub_splits(task, src, labels, local_root, accept_changed)
+    relations = None
+    if task.kind == "parsing":
+        relations = sorted({r for rows in splits.values() for s in rows for r in s["deprel"]})
+    ds = to_dataset_dict(splits, task.kind, labels, relations)
+    origin = "hub:" + src.hub.describe() + (" (local snapshot)" if local_root is not None else "")
+    return TaskData(ds, src.name, origin, {}, src.license, labels, notes, citation=src.citation or "",
+                    hub=provenance["hub"], changed=provenance["changed"])
 
 
 def _shown(p: Path) -> str:

@@ -139,6 +139,7 @@ class Source:
     metric: dict[str, str] | None = None  # overrides the task's metric (MLQA's normalisation)
     fields: dict[str, str] | None = None  # JSONL / CSV formats: the task's column -> the file's field
     input: dict[str, Any] | None = None  # seq2seq: overrides the task's input template or target
+    hub: Any = None  # es_zoo.tasks.hub_sources.HubSource: the source's Hub home (or why it has none)
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ GLUES_GRID = {"batch_size": [16, 32, 64], "learning_rate": [1e-5, 2e-5, 3e-5, 4e
 
 _TASK_KEYS = {"name", "description", "kind", "head", "labels", "metric", "published", "sources", "hparams", "grid",
               "input"}
-_SOURCE_KEYS = {"format", "files", "license", "url", "citation", "note", "labels", "metric", "fields", "input"}
+_SOURCE_KEYS = {"format", "files", "license", "url", "citation", "note", "labels", "metric", "fields", "input",
+                "hub"}
 _INPUT_KEYS = {"template", "target", "prefix", "verbalizer"}
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -336,10 +338,15 @@ def load_task(name_or_path: str | Path) -> TaskDef:
             if data["head"] != "seq2seq":
                 raise _fail(p, f"sources.{sname}.input: only seq2seq tasks have an input template")
             source_input = _input_spec(p, f"sources.{sname}.input", s["input"], partial=True)
+        hub = None
+        if s.get("hub") is not None:
+            from es_zoo.tasks.hub_sources import parse_hub
+
+            hub = parse_hub(lambda m: _fail(p, m), f"sources.{sname}.hub", s["hub"], is_split_name)
         sources[sname] = Source(name=sname, format=s["format"], files=norm, license=str(s["license"]),
                                 url=s.get("url"), citation=s.get("citation"), note=s.get("note"),
                                 labels=s.get("labels"), metric=s.get("metric"), fields=s.get("fields"),
-                                input=source_input)
+                                input=source_input, hub=hub)
     try:
         hp = Hyperparameters(**(data.get("hparams") or {}))
     except TypeError as exc:

@@ -190,6 +190,26 @@ def _cycle(heads: list[int]) -> list[int]:
     return []
 
 
+def tree_problem(heads: Sequence[int]) -> tuple[int | None, str] | None:
+    """What keeps 1-based ``heads`` (0 = root) from being a dependency tree: ``(0-based word index or
+    None for the whole sentence, message)``, or None for a tree. Shared by the CoNLL-U reader and the
+    Hub copies of UD, so both refuse the same sentences."""
+    n = len(heads)
+    for i, h in enumerate(heads):
+        if h > n or h < 0:
+            return i, f"word {i + 1} has HEAD {h} but the sentence has {n} words"
+        if h == i + 1:
+            return i, f"word {i + 1} is its own HEAD"
+    roots = sum(h == 0 for h in heads)
+    if roots != 1:
+        return None, f"expected exactly one word with HEAD 0, found {roots}"
+    cycle = _cycle(list(heads))
+    if cycle:
+        return cycle[0] - 1, (f"words {' -> '.join(map(str, cycle))} form a cycle (HEADs that never reach the "
+                              "root); expected a tree")
+    return None
+
+
 def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequence[str] = UD_RELATIONS) -> list[dict]:
     """Sentences of a CoNLL-U file, words only (what UD scores), with the tokens they came from.
 
@@ -215,16 +235,10 @@ def read_conllu(path: str | Path, upos: Sequence[str] = UPOS, relations: Sequenc
             raise FormatError(path, start, "a sentence with no words (comments only)")
         n = len(sent["tokens"])
         lines = sent.pop("_lines")
-        for i, h in enumerate(sent["head"]):
-            if h > n:
-                raise FormatError(path, lines[i], f"word {i + 1} has HEAD {h} but the sentence has {n} words")
-        if sum(h == 0 for h in sent["head"]) != 1:
-            raise FormatError(path, start, f"expected exactly one word with HEAD 0, found "
-                                           f"{sum(h == 0 for h in sent['head'])}")
-        cycle = _cycle(sent["head"])
-        if cycle:
-            raise FormatError(path, lines[cycle[0] - 1], f"words {' -> '.join(map(str, cycle))} form a cycle "
-                                                         "(HEADs that never reach the root); expected a tree")
+        problem = tree_problem(sent["head"])
+        if problem is not None:
+            word, message = problem
+            raise FormatError(path, start if word is None else lines[word], message)
         for first, last, form, line in sent.pop("_ranges"):
             if last > n:
                 raise FormatError(path, line, f"multiword token {first}-{last} goes past the last word ({n})")
@@ -464,6 +478,18 @@ def load_json_checked(p: Path, schema: dict, what: str) -> Any:
     return raw
 
 
+def answer_problem(context: str, text: str, start: int) -> str | None:
+    """Why an answer does not sit at ``start`` of ``context`` (None when it does); shared by the SQuAD
+    reader and the Hub copies of SQuAD-style datasets."""
+    if start < 0 and text:  # SQuAD-es marks the answers its translation lost as "" at -1
+        return (f"answer {short(text)} has answer_start {start}; expected a position in the context (-1 only for "
+                "an empty answer)")
+    if context[start:start + len(text)] != text:
+        found = context[start:start + len(text)]
+        return f"answer {short(text)} is not at answer_start {start} of its context (found {short(found)} there)"
+    return None
+
+
 def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list[dict]:
     """Questions of a SQuAD v1.1/v2.0 JSON file: ``{"id", "title", "context", "question", "answers":
     {"text": [...], "answer_start": [...]}, "is_impossible"}``.
@@ -501,14 +527,9 @@ def read_squad(path: str | Path, allow_unanswerable: bool | None = None) -> list
                     text, start = ans.get("text"), ans.get("answer_start")
                     if not isinstance(text, str) or not isinstance(start, int):
                         raise FormatError(p, None, f"question {short(qid)}: an answer needs `text` and an integer `answer_start`")
-                    if start < 0 and text:  # SQuAD-es marks the answers its translation lost as "" at -1
-                        raise FormatError(p, None, f"question {short(qid)}: answer {short(text)} has answer_start "
-                                                   f"{start}; expected a position in the context (-1 only for an "
-                                                   "empty answer)")
-                    if context[start:start + len(text)] != text:
-                        found = context[start:start + len(text)]
-                        raise FormatError(p, None, f"question {short(qid)}: answer {short(text)} is not at answer_start {start} "
-                                                   f"of its context (found {short(found)} there)")
+                    problem = answer_problem(context, text, start)
+                    if problem:
+                        raise FormatError(p, None, f"question {short(qid)}: {problem}")
                     texts.append(text), starts.append(start)
                 out.append({"id": qid, "title": article.get("title", ""), "context": context, "question": q["question"],
                             "answers": {"text": texts, "answer_start": starts}, "is_impossible": impossible})
@@ -614,15 +635,30 @@ def read_miam(path: str | Path, fields: Mapping[str, str] | None = None) -> list
         raise FormatError(path, 1, f"expected a CSV header with {', '.join(names.values())}; missing "
                                    f"{', '.join(missing)} (found {', '.join(header)})")
     col = {c: header.index(n) for c, n in names.items()}
+
+    def utterances() -> Iterator[tuple[str, str, str]]:
+        for row in reader:
+            number = reader.line_num
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise FormatError(path, number, f"expected {len(header)} comma-separated columns, got {len(row)}")
+            speaker, utterance, dialogue = (row[col[c]] for c in MIAM_COLUMNS)
+            _text(path, number, utterance, "utterance")
+            yield speaker, utterance, dialogue
+
+    out = dialogue_turns(utterances())
+    if not out:
+        raise FormatError(path, None, "no dialogue with two turns")
+    return out
+
+
+def dialogue_turns(utterances: Iterable[tuple[str, str, str]]) -> list[dict]:
+    """``(speaker, utterance, dialogue id)`` in order -> next-turn rows ``{"id", "history", "response"}``:
+    consecutive utterances of one speaker are one turn (joined by a space); shared by the MIAM CSV reader
+    and the Hub copy of MIAM."""
     dialogues: dict[str, list[list[str]]] = {}
-    for row in reader:
-        number = reader.line_num
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise FormatError(path, number, f"expected {len(header)} comma-separated columns, got {len(row)}")
-        speaker, utterance, dialogue = (row[col[c]] for c in MIAM_COLUMNS)
-        _text(path, number, utterance, "utterance")
+    for speaker, utterance, dialogue in utterances:
         turns = dialogues.setdefault(dialogue, [])
         if turns and turns[-1][0] == speaker:
             turns[-1][1] += " " + utterance.strip()
@@ -632,8 +668,6 @@ def read_miam(path: str | Path, fields: Mapping[str, str] | None = None) -> list
     for dialogue, turns in dialogues.items():
         for t in range(1, len(turns)):
             out.append({"id": f"{dialogue}:{t}", "history": [u for _, u in turns[:t]], "response": turns[t][1]})
-    if not out:
-        raise FormatError(path, None, "no dialogue with two turns")
     return out
 
 

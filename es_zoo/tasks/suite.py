@@ -135,11 +135,12 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
                    data_dir: str | Path | None = None, sources: dict[str, str] | None = None,
                    grid: bool = False, hparams: dict | None = None, resume: bool = False,
                    overwrite: bool = False, revision: str | None = None, save_models: bool = False,
-                   echo: Any = print, suite: str = "glues") -> dict:
+                   echo: Any = print, suite: str = "glues", accept_changed: bool = False) -> dict:
     """Fine-tune and score ``model`` on each task of ``suite``; write ``OUTPUT/results.json`` and return it.
 
     Tasks named explicitly must have data; with the default (every task of the suite) a task whose data
-    is not found is listed as skipped, with the reason, instead of stopping the others.
+    is not found is listed as skipped, with the reason, instead of stopping the others. Without
+    ``data_dir`` each source is read from its Hub home (pinned revision, see ``es-zoo tasks TASK``).
     """
     if suite not in SUITES:
         raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")
@@ -159,10 +160,14 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
                "skipped": {}}
     for key, n, source in runs:
         task = load_task(n)
+        if source is None and data_dir is None:
+            source = hub_default(task, echo)
         try:
-            data = load_task_data(task, source=source, data_dir=data_dir)
+            data = load_task_data(task, source=source, data_dir=data_dir, accept_changed=accept_changed)
             if "train" not in data.dataset:
-                raise TaskError(f"task '{n}' (source '{data.source}'): no train split found")
+                why = f" (its Hub copy has none: see `es-zoo tasks {n}`)" if data.hub else ""
+                raise TaskError(f"task '{n}' (source '{data.source}'): no train split found{why}; name the training "
+                                "files with --data-dir")
         except TaskError as exc:
             if explicit and (suite == "glues" or (sources or {}).get(n)):
                 raise
@@ -172,7 +177,11 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
         if resume and key in results["tasks"]:
             echo(f"{key}: already scored, kept")
             continue
-        echo(f"== {key} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items()) + ")")
+        echo(f"== {key} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items())
+             + (f"; {data.origin}" if data.hub else "") + ")")
+        for note in data.notes:
+            if note.startswith("CHANGED"):
+                echo(f"   {note}: scores on it are marked CHANGED")
         run_dir = out / key.replace("/", "-")
         if grid:
             r = grid_search(model, task, run_dir, data=data, hparams=hparams, revision=revision)
@@ -187,6 +196,33 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
         results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return results
+
+
+def hub_default(task: TaskDef, echo: Any = print) -> str | None:
+    """The source a task is scored on without --data-dir: its first source, unless that one has no Hub
+    copy and another (not the shipped fixture) has; then that one, said aloud."""
+    first = task.sources[task.default_source]
+    if first.hub is None or not first.hub.unavailable:
+        return None
+    for name, src in task.sources.items():
+        if name != "shipped" and src.hub is not None and not src.hub.unavailable:
+            echo(f"{task.name}: source '{first.name}' has no Hub copy ({first.hub.unavailable}); scoring source "
+                 f"'{name}' from the Hub instead ({src.note or src.hub.describe()})")
+            return name
+    return None
+
+
+def data_rows(results: dict) -> list[tuple[str, ...]]:
+    """Where each scored task's data came from, its licence and citation (under the suite table)."""
+    rows = [("task", "data from", "licence", "citation")]
+    for n, r in results["tasks"].items():
+        d = r["data"]
+        where = d.get("origin", "")
+        if d.get("changed"):
+            where += " CHANGED (" + "; ".join(f"{s} {c['rows']} rows, published {c['published']}"
+                                               for s, c in d["changed"].items()) + ")"
+        rows.append((n, where, d.get("license") or "unknown", d.get("citation") or "-"))
+    return rows
 
 
 def table_rows(results: dict) -> list[tuple[str, ...]]:
