@@ -110,7 +110,10 @@ def _family_text(cfg: ResolvedRecipe, results: dict) -> dict:
     if arch == "bert":
         return dict(
             summary="A Spanish BERT masked language model.", pipeline="fill-mask", tags=["masked-lm"],
-            model_class="AutoModelForMaskedLM", usage_extra="",
+            model_class="AutoModelForMaskedLM",
+            usage_extra=("from transformers import pipeline\n\n"
+                         "fill = pipeline(\"fill-mask\", model=model, tokenizer=tokenizer)\n"
+                         "print(fill(f\"Madrid es la {tokenizer.mask_token} de España.\"))"),
             architecture=f"BERT {c.model.num_hidden_layers} layers x {c.model.hidden_size} hidden x "
                          f"{c.model.num_attention_heads} heads, {params}",
             objective=f"whole-word masking, {c.objective.mlm_probability:.0%} of tokens, dynamic",
@@ -241,7 +244,9 @@ def model_card_text(cfg: ResolvedRecipe, results: dict, repo_id: str | None = No
         data,
         template_path=str(model_cards_dir() / "model_card.md"),
         model_title=f"{cfg.recipe} ({cfg.preset} preset), trained with es-zoo",
-        model_summary=f"{fam['summary']} {c.description}",
+        model_summary=f"{fam['summary']} {c.description}"
+        + (f" **Schedule shortened**: {cfg.schedule_note}; what the description says of the schedule does not "
+           "hold for this run." if getattr(cfg, "schedule_note", None) else ""),
         recipe=cfg.recipe, preset=cfg.preset, reproduces=cfg.reproduces,
         reproduces_hub_id=rec.hub_id if rec else None,
         reproduces_license=rec.license if rec else None,
@@ -335,9 +340,19 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         run_results = Path(base) / "results.json"
         reproduces = json.loads(run_results.read_text()).get("reproduces") if run_results.is_file() else None
         published_rec = find_model(reproduces) if reproduces else None
-        base_shown = f"a local model ({Path(base).name})"
+        base_shown = f"a local model folder `{Path(base).name}`"
+        recipe_file = next((d / "recipe.yaml" for d in (Path(base), Path(base).parent) if (d / "recipe.yaml").is_file()), None)
+        if recipe_file is not None:
+            try:
+                import yaml
+
+                stored = yaml.safe_load(recipe_file.read_text(encoding="utf-8")) or {}
+                base_shown = (f"an es-zoo run of the `{stored.get('recipe')}` recipe ({stored.get('preset')} preset, "
+                              f"folder `{recipe_file.parent.name}`)")
+            except (OSError, yaml.YAMLError, AttributeError):
+                pass
     else:
-        base_shown = base_model
+        base_shown = f"`{base_model}`"
     metric = results["metric"]
     data = results["data"]
     title = f"{task.name} fine-tune"
@@ -367,7 +382,9 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         example = _SEQ2SEQ_EXAMPLE.get(task.kind, "La bolsa de Madrid cerró con pérdidas.")
     card = ModelCard.from_template(
         card_data, template_path=str(model_cards_dir() / "finetuned_card.md"),
-        model_title=title, task=task.name, description=task.description, head=task.head,
+        model_title=title, task=task.name, head=task.head,
+        description=task.description if data["source"] == task.default_source or src is None else
+        f"{task.description.split(' (')[0]}, on its `{data['source']}` data ({src.note or src.url or src.license})",
         summary=f"A Spanish {task.head} model for {task.name}.", base_model_shown=base_shown,
         usage=_USAGE[task.head].format(p=p, example=example,
                                        agg=', aggregation_strategy="first"' if task.kind == "ner" else ""),

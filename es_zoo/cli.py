@@ -6,13 +6,14 @@ Nothing heavy is imported at module level, so ``es-zoo --help`` answers instantl
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import Any
 
 import click
 
 from es_zoo import __version__
-from es_zoo.demos import DEMOS
+from es_zoo.demos import DEMO_ALIASES, DEMOS, demo_name
 from es_zoo.errors import EsZooError
 
 
@@ -192,7 +193,9 @@ def recipes_cp(name: str, destination: str, overwrite: bool) -> None:
 @click.option("--corpus", default=None,
               help="Pretraining text: 'embedded', a .txt/.jsonl/.parquet file, a folder, or a Hub dataset id.")
 @click.option("--output-dir", default=None, type=click.Path(), help="Run folder [default: runs/RECIPE-PRESET].")
-@click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps in total.")
+@click.option("--max-steps", type=int, default=None,
+              help="Stop after this many optimizer steps in total: later length phases are dropped and the warmup "
+                   "keeps its fraction of the schedule (said, and recorded in run_info.json and the card).")
 @click.option("--resume", is_flag=True, help="Continue the run in --output-dir from its newest complete checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace the es-zoo run already in --output-dir.")
 @click.option("--data", default=None, type=click.Path(),
@@ -230,7 +233,7 @@ def reproduce_cmd(recipe: str, overrides: tuple[str, ...], preset: str, corpus: 
         overrides = (*overrides, f"training.trackers=[{', '.join(trackers)}]")
     result = reproduce(recipe, preset=preset, output_dir=output_dir, corpus=corpus, overrides=overrides,
                        max_steps=max_steps, resume=resume, overwrite=overwrite, data=data,
-                       command="es-zoo reproduce " + " ".join(sys.argv[2:]))
+                       command="es-zoo reproduce " + shlex.join(sys.argv[2:]))
     if result.get("stopped_early"):
         sys.exit(0)
 
@@ -324,7 +327,7 @@ def prepare_cmd(recipe: str, overrides: tuple[str, ...], output: str, preset: st
     prepare(cfg, output, executor=executor, workers=workers, tasks=tasks, chunk_bytes=chunk_mb << 20,
             margin=margin, overwrite=overwrite, tokenizer_from=tokenizer_from, slurm=slurm,
             ray_options={"address": ray_address} if ray_address else None, echo=click.echo,
-            command="es-zoo prepare " + " ".join(sys.argv[2:]))
+            command="es-zoo prepare " + shlex.join(sys.argv[2:]))
 
 
 # ---------------------------------------------------------------------------------- GLUES tasks
@@ -379,7 +382,8 @@ def _accept_changed_option(f: Any) -> Any:
 @cli.command("tasks")
 @click.argument("name", required=False)
 def tasks_cmd(name: str | None) -> None:
-    """List the GLUES task definitions, or show one (its sources, licences and defaults)."""
+    """List the task definitions (GLUES and seq2seq), or show one: where each source's data comes from
+    without --data-dir (its Hub home, or why it has none), its licence, then the task file."""
     from es_zoo.tasks.definitions import list_tasks, load_task
 
     if name is None:
@@ -560,6 +564,10 @@ def evaluate_cmd(model: str, suite: str, task_names: str | None, data_dir: str |
         click.echo("\ndata (where each task's data came from, its licence and citation):")
         _table(data_rows(results))
     click.echo(f"\nresults: {out}/results.json")
+    if results.get("stopped_early"):
+        click.echo(f"stopped by a signal before every task was scored; the finished ones are in {out}/results.json. "
+                   "Continue with the same command and --resume.")
+        return
     if not results["tasks"]:
         raise EsZooError(f"no task had data (the reasons are above); pass --data-dir (see docs/"
                          f"{'glues' if suite == 'glues' else 'seq2seq-tasks'}.md and docs/hub-data.md) or --tasks "
@@ -692,7 +700,7 @@ def _source_map(items: tuple[str, ...]) -> dict[str, str]:
 # ----------------------------------------------------------------------------------- demos
 
 
-_DEMO_NAMES = list(DEMOS)  # the registry itself (importing it loads no Gradio and no torch)
+_DEMO_NAMES = list(DEMOS) + list(DEMO_ALIASES)  # the registry itself (importing it loads no Gradio and no torch)
 
 
 @cli.command("demo")
@@ -716,16 +724,17 @@ def demo_cmd(task: str, model: str | None, reverse_model: str | None, results: t
     es-zoo demo translation --model runs/t5s-tiny/seq2seq/translation
     es-zoo demo zoo --results runs/evaluate-glues
     """
+    task = demo_name(task)  # task names work too: xnli -> nli, pawsx -> paraphrase, ...
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise EsZooError('the demos need Gradio: pip install -e ".[demo]"') from None
     from es_zoo.demos import launch
 
-    click.echo(f"es-zoo demo {task} on http://{host}:{port} (Ctrl+C to stop)")
     try:
         launch(task, model=model, port=port, host=host, share=share, max_queue=max_queue, concurrency=concurrency,
-               reverse_model=reverse_model, results=results)
+               reverse_model=reverse_model, results=results, strict=True,
+               on_ready=lambda app: click.echo(f"es-zoo demo {task} on http://{host}:{port} (Ctrl+C to stop)"))
     except OSError as exc:  # Gradio's "Cannot find empty port", an address that is not this machine's, ...
         raise EsZooError(f"cannot listen on {host}:{port}: {str(exc).splitlines()[0]} Pass another --port "
                          "(or stop what uses this one).") from None
@@ -745,6 +754,7 @@ def spaces_publish_cmd(task: str, repo_id: str, private: bool, revision: str | N
     Space through the publishing layer (one commit, unchanged files skipped, --dry-run)."""
     from es_zoo.spaces import publish_space
 
+    task = demo_name(task)
     publish_space(task, repo_id, private=private, revision=revision, create_pr=create_pr, dry_run=dry_run,
                   overwrite_card=overwrite_card, echo=click.echo)
 

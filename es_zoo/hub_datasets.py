@@ -58,7 +58,11 @@ def non_commercial(text: str) -> bool:
 
 
 def redistributable(text: str) -> bool:
-    return not re.search(r"not redistributable", text or "", re.IGNORECASE)
+    """Whether a source's licence text lets a copy of its data be published: not when it says so, when it
+    limits use to a shared task or research setting (CoNLL-2002), when the data has no licence as a
+    dataset (BiSECT) or when the licence is unknown."""
+    return not re.search(r"not redistributable|research use in the context|not licensed as a dataset|^unknown$",
+                         (text or "").strip(), re.IGNORECASE)
 
 
 def _runs(suite: str, tasks: list[str] | None, source_names: dict[str, str] | None) -> list[tuple[str, str]]:

@@ -44,12 +44,59 @@ TASK_CLASSES = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class captured_load_report:
+    """A context that keeps transformers' LOAD REPORT (the weights a checkpoint lacks or leaves unused,
+    printed with terminal colour codes on every load with a new head) off the terminal: ``.reports``
+    holds them as plain text, for a log file."""
+
+    _LOGGERS = ("transformers.modeling_utils", "transformers.utils.loading_report")
+
+    def __init__(self) -> None:
+        import logging
+
+        self.reports: list[str] = []
+        outer = self
+
+        class _Keep(logging.Filter):
+            def filter(self, record: logging.LogRecord) -> bool:
+                message = record.getMessage()
+                if "LOAD REPORT" in message:
+                    outer.reports.append(_ANSI.sub("", message))
+                    return False
+                return True
+
+        self._filter = _Keep()
+
+    def __enter__(self) -> "captured_load_report":
+        import logging
+
+        for name in self._LOGGERS:
+            logging.getLogger(name).addFilter(self._filter)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import logging
+
+        for name in self._LOGGERS:
+            logging.getLogger(name).removeFilter(self._filter)
+
+
 def resolve(name_or_path: str | os.PathLike) -> tuple[str, bool]:
     """``(where, is_local)``: a local folder, or the Hub id to load from."""
     p = Path(name_or_path).expanduser()
     if p.is_dir():
         if not (p / "config.json").is_file() and (p / "model" / "config.json").is_file():
             return str(p / "model"), True
+        if not (p / "config.json").is_file() and (p / "recipe.yaml").is_file():
+            steps = sorted((c for c in (p / "checkpoints").glob("step-*") if c.name[5:].isdigit()),
+                           key=lambda c: int(c.name[5:])) if (p / "checkpoints").is_dir() else []
+            newest = f"; its newest checkpoint is {steps[-1]}" if steps else ""
+            raise EsZooError(f"{p}: an es-zoo run that has not finished: it has no model/ folder yet{newest}. Wait "
+                             "for it to finish (or resume it with `es-zoo reproduce ... --resume`), then load the run "
+                             "folder")
         return str(p), True
     text = str(name_or_path)
     rec = find_model(text)
@@ -60,8 +107,16 @@ def resolve(name_or_path: str | os.PathLike) -> tuple[str, bool]:
                 f"`es-zoo reproduce {rec.recipe or 'bert2bert'}` and load the run folder"
             )
         return rec.hub_id, False
-    if text.startswith((".", "/", "~")) or text.count("/") > 1:
-        raise EsZooError(f"{text}: no such folder")
+    first = text.split("/", 1)[0]
+    if text.startswith((".", "/", "~")) or text.count("/") > 1 or ("/" in text and Path(first).is_dir()):
+        # a path here, even when it looks like ORG/NAME ("runs/quik" beside a runs/ folder): never a Hub id
+        import difflib
+
+        hint = ""
+        if p.parent.is_dir():
+            close = difflib.get_close_matches(p.name, [c.name for c in p.parent.iterdir() if c.is_dir()], n=1)
+            hint = f" (did you mean {p.parent / close[0]}?)" if close else ""
+        raise EsZooError(f"{text}: no such folder{hint}")
     if not _HUB_ID.match(text):
         raise EsZooError(f"'{text}' is neither a local folder, a catalogue name nor a Hub id (ORG/NAME)")
     return text, False

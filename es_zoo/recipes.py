@@ -595,6 +595,7 @@ class ResolvedRecipe:
     reproduces: Optional[str]
     config: PresetConfig
     overrides: list[str] = field(default_factory=list)
+    schedule_note: Optional[str] = None  # how --max-steps changed the preset's schedule (said, recorded, carded)
 
     # Convenience access: cfg.training, cfg.model, ...
     def __getattr__(self, name: str) -> Any:
@@ -608,6 +609,7 @@ class ResolvedRecipe:
             "preset": self.preset,
             "reproduces": self.reproduces,
             "overrides": list(self.overrides),
+            **({"schedule_note": self.schedule_note} if self.schedule_note else {}),
             "config": dataclasses.asdict(self.config),
         }
 
@@ -884,12 +886,24 @@ def load_recipe(
     for text in overrides:
         keys, value = parse_override(text)
         _apply_override(raw, keys, value, text)
+    schedule_note = None
     if max_steps is not None:
         if max_steps < 1:
             raise RecipeError(f"--max-steps must be >= 1, got {max_steps}")
-        raw["training"]["phases"] = truncate_phases(raw["training"]["phases"], max_steps)
-        total = sum(p["max_steps"] for p in raw["training"]["phases"])
-        raw["training"]["warmup_steps"] = min(raw["training"].get("warmup_steps", 0), total)
+        before = [dict(p) for p in raw["training"]["phases"]]
+        raw["training"]["phases"] = truncate_phases(before, max_steps)
+        total, old_total = (sum(int(p["max_steps"]) for p in ps) for ps in (raw["training"]["phases"], before))
+        warmup = int(raw["training"].get("warmup_steps", 0) or 0)
+        # the same warmup fraction of the shorter schedule, so it still warms up and then decays
+        new_warmup = min(max(1, round(warmup * total / old_total)) if warmup else 0, max(total - 1, 0))
+        raw["training"]["warmup_steps"] = new_warmup
+        if total != old_total:
+            dropped = before[len(raw["training"]["phases"]):]
+            schedule_note = (f"--max-steps {max_steps}: {total:,} optimizer steps instead of {old_total:,}"
+                             + (f"; phase(s) {', '.join(str(len(before) - len(dropped) + i + 1) for i in range(len(dropped)))}"
+                                f" (sequence length {', '.join(str(p.get('seq_len')) for p in dropped)}) dropped"
+                                if dropped else "")
+                             + f"; warmup {warmup:,} -> {new_warmup:,} steps (the same fraction)")
     where = f"{path} (preset '{preset}'" + (f", overrides {short(list(overrides), 200)}" if overrides else "") + ")"
     try:
         config = _to_dataclass(PresetConfig, raw, "")
@@ -897,7 +911,7 @@ def load_recipe(
         raise RecipeError(f"{where}: {exc.path}: {exc.message}") from None
     return ResolvedRecipe(
         recipe=recipe.name, preset=preset, reproduces=recipe.reproduces, config=config,
-        overrides=list(overrides),
+        overrides=list(overrides), schedule_note=schedule_note,
     )
 
 
@@ -912,6 +926,7 @@ def resolved_from_dict(data: dict, where: str = "recipe.yaml") -> ResolvedRecipe
     return ResolvedRecipe(
         recipe=data.get("recipe", "?"), preset=data.get("preset", "?"),
         reproduces=data.get("reproduces"), config=config, overrides=list(data.get("overrides", [])),
+        schedule_note=data.get("schedule_note") if isinstance(data.get("schedule_note"), str) else None,
     )
 
 

@@ -27,6 +27,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -111,12 +112,20 @@ def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: b
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """The differing keys of two recipe dicts, each as ``key.path: old -> new`` (lists item by item; a list
+    whose length changed is named with both lengths, never dumped)."""
+    from es_zoo.safeyaml import short
+
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
             out += _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)
         return out
-    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items -> {len(b)} items"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _diff(x, y, f"{path}.{i}")]
+    return [] if a == b else [f"{path}: {short(a, 60)} -> {short(b, 60)}"]
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -233,15 +242,18 @@ def reproduce(
     manifest = read_manifest(data)
     if accelerator.is_main_process:
         info = {
-            "es_zoo_command": command or " ".join(sys.argv),
+            "es_zoo_command": command or shlex.join(sys.argv),
             "recipe": cfg.recipe, "preset": cfg.preset, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "processes": accelerator.num_processes, "device": str(accelerator.device),
             "mixed_precision": cfg.training.mixed_precision, "git_revision": _git_revision(),
             "versions": library_versions(), "resumed": decision == "resume",
+            **({"schedule_changed": cfg.schedule_note} if cfg.schedule_note else {}),
             "data": {"path": str(Path(data).resolve()), "fingerprint": manifest["fingerprint"],
                      "inside_run": Path(data).resolve() == own_data.resolve()},
         }
         _atomic_write(run_dir / "run_info.json", json.dumps(info, indent=2))
+        if cfg.schedule_note:
+            print(f"note: {cfg.schedule_note} (recorded in run_info.json and the model card)", flush=True)
     accelerator.wait_for_everyone()
 
     try:

@@ -215,6 +215,22 @@ def test_a_malformed_results_file_is_named_with_its_line(tmp_path: Path) -> None
         zoo.measured_rows([bad.parent])
     res = CliRunner().invoke(cli, ["demo", "zoo", "--results", str(bad), "--port", "0"])
     assert res.exit_code != 0 and "line 2, column 13" in res.output and "Traceback" not in res.output
+    assert "http://" not in res.output  # never announced as listening before it fails
+
+
+def test_the_command_line_refuses_a_demo_without_a_usable_model_before_listening(tmp_path: Path) -> None:
+    """`es-zoo demo` fails at once when the model cannot be loaded (a Space still starts and says why in
+    the page); task names are accepted for demos named otherwise (pawsx -> paraphrase)."""
+    from click.testing import CliRunner
+
+    from es_zoo.cli import cli
+    from es_zoo.demos import demo_name
+
+    assert demo_name("pawsx") == "paraphrase" and demo_name("xnli") == "nli" and demo_name("ner") == "ner"
+    res = CliRunner().invoke(cli, ["demo", "pawsx", "--model", str(tmp_path / "nothing"), "--port", "0"])
+    assert res.exit_code == 1 and "no such folder" in res.output and "http://" not in res.output
+    res = CliRunner().invoke(cli, ["demo", "parsing", "--port", "0"])
+    assert res.exit_code == 1 and "Start the demo with --model" in res.output and "http://" not in res.output
 
 
 @pytest.mark.parametrize("bad, words", [

@@ -331,6 +331,8 @@ def test_evaluate_cli_writes_results_and_the_published_table(micro_beto, tmp_pat
     assert pos["data"]["source"] == "shipped" and pos["hyperparameters"]["epochs"] == 1
     assert pos["published"][0]["model"] == "beto-base-cased" and pos["published"][0]["value"] == 98.97
     assert "98.97" in res.output and "no data" in res.output
+    # shipped fixtures are not the data the published numbers were measured on
+    assert pos["comparable"] is False and "not comparable (other data): 98.97" in res.output
     bad = CliRunner().invoke(cli, ["evaluate", str(micro_beto), "--tasks", "ner", "--output-dir", str(tmp_path / "e2")])
     assert bad.exit_code == 1 and "error: task 'ner'" in bad.output and "Traceback" not in bad.output
 

@@ -154,6 +154,7 @@ def test_evaluate_without_data_dir_reads_the_hub_then_works_offline(served, micr
     assert pawsx["hub"]["test"]["revision"] == "refs/convert/parquet" and pawsx["changed"]["test"]["published"] == 2000
     assert "Yang et al. 2019" in pawsx["citation"]
     assert "CHANGED" in proc.stdout and "licence" in proc.stdout
+    assert results["tasks"]["pawsx"]["comparable"] is False and "not comparable (other data): 89.05" in proc.stdout
     # the card of the fine-tuned model names where its data came from, its licence and citation
     card = next((tmp_path / "ev" / "pawsx").rglob("README.md")).read_text()
     assert "[google-research-datasets/paws-x](https://huggingface.co/datasets/google-research-datasets/paws-x) (es) " \
@@ -253,7 +254,7 @@ BAD = """
     from es_zoo.tasks.definitions import load_task
     from es_zoo.tasks.hub_sources import HubDataError
     out = {}
-    for task, source in (("pawsx", "pawsx"), ("qa", "xquad"), ("parsing", "ud-v2.7")):
+    for task, source in (("pawsx", "pawsx"), ("qa", "xquad"), ("parsing", "ud-v2.7"), ("ner", "conll2002")):
         try:
             load_task_data(load_task(task), source=source, accept_changed=True)
             out[task] = None
@@ -265,12 +266,12 @@ BAD = """
 
 def test_hub_rows_get_the_file_readers_checks(micro_beto, tmp_path) -> None:
     """A label outside the task's set, an answer away from its offset, a sentence whose heads are not a
-    tree: each refused with the dataset, split and row."""
+    tree, a file that is not parquet: each refused in one line with the dataset, split and row."""
     from es_zoo.tasks.definitions import load_task
     import hub_fixtures as hf
 
     fx = {}
-    for task, source in (("pawsx", "pawsx"), ("qa", "xquad"), ("parsing", "ud-v2.7")):
+    for task, source in (("pawsx", "pawsx"), ("qa", "xquad"), ("parsing", "ud-v2.7"), ("ner", "conll2002")):
         fx.update(build(load_task(task), source, tmp_path / "fx").hub)
     from datasets import ClassLabel, Dataset, Features, Value
     import io
@@ -292,6 +293,7 @@ def test_hub_rows_get_the_file_readers_checks(micro_beto, tmp_path) -> None:
     words = [i for i, u in enumerate(ud[1]["upos"]) if hf.UD_UPOS[u] != "_"]
     a, b = [j for j, i in enumerate(words) if ud[1]["head"][i] != "0"][:2]
     ud[1]["head"][words[a]], ud[1]["head"][words[b]] = str(b + 1), str(a + 1)  # two words point at each other
+    fx[("eriktks/conll2002", "refs/convert/parquet")]["es/validation/0000.parquet"] = b"PAR1 this is not parquet"
     key = ("universal-dependencies/universal_dependencies", "refs/convert/parquet")
     fx[key]["es_gsd/validation/0000.parquet"] = hf.parquet_bytes("universal-dependencies/universal_dependencies", ud)
     with HubServer(token=TOKEN) as server:
@@ -303,6 +305,9 @@ def test_hub_rows_get_the_file_readers_checks(micro_beto, tmp_path) -> None:
     assert out["qa"].startswith("google/xquad (config xquad.es), split 'test', row 1: question"), out["qa"]
     assert "is not at answer_start" in out["qa"]
     assert "split 'validation', row 3: " in out["parsing"] and "form a cycle" in out["parsing"], out["parsing"]
+    assert out["ner"].startswith("eriktks/conll2002@refs/convert/parquet, split 'validation': cannot read its parquet "
+                                 "files"), out["ner"]
+    assert all("\n" not in v for v in out.values())
 
 
 def test_hub_blocks_are_checked_with_the_file_and_key(tmp_path) -> None:

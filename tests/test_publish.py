@@ -305,6 +305,13 @@ def test_non_commercial_sources_are_flagged(tmp_path: Path) -> None:
     assert license_ids("CC BY-NC-SA 4.0 (non-commercial)") == ["cc-by-nc-sa-4.0"]
     assert license_ids("free for any use (Google)") == ["other"]
     assert not redistributable("Reuters Corpus (RCV2) licence; the texts are not redistributable")
+    # every shipped task source: its flag follows its own terms
+    from es_zoo.tasks.definitions import list_tasks, load_task
+
+    flags = {(t, n): redistributable(s.license) for t in list_tasks() for n, s in load_task(t).sources.items()}
+    assert flags[("ner", "conll2002")] is False  # research use within the CoNLL-2002 shared task
+    assert flags[("split_rephrase", "bisect")] is False and flags[("mldoc", "mldoc")] is False
+    assert flags[("pawsx", "pawsx")] and flags[("qa", "xquad")] and flags[("pos", "shipped")]
 
 
 def test_a_config_whose_labels_disagree_with_its_features_is_refused(suite_dataset: Path, tmp_path: Path) -> None:

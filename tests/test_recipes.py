@@ -91,12 +91,18 @@ def test_overrides_are_validated_like_the_file() -> None:
         load_recipe("beto", overrides=["training.phases.9.max_steps=1"])
 
 
-def test_max_steps_cuts_phases_in_order_and_caps_warmup() -> None:
+def test_max_steps_cuts_phases_in_order_keeps_the_warmup_fraction_and_says_so() -> None:
     cfg = load_recipe("beto", preset="paper", max_steps=900_010)
     assert [p.max_steps for p in cfg.training.phases] == [900_000, 10]
     cfg = load_recipe("beto", preset="paper", max_steps=5)
     assert [p.max_steps for p in cfg.training.phases] == [5]
-    assert cfg.training.warmup_steps == 5
+    assert cfg.training.warmup_steps == 1  # 10,000 of 2M steps: the same fraction, at least one, below the total
+    # the tiny preset: 1,200 + 30 steps, warmup 100; --max-steps 60 used to be all warmup and never decay
+    cfg = load_recipe("beto", max_steps=60)
+    assert cfg.training.warmup_steps == 5 and [p.max_steps for p in cfg.training.phases] == [60]
+    assert cfg.schedule_note == ("--max-steps 60: 60 optimizer steps instead of 1,230; phase(s) 2 (sequence length "
+                                 "512) dropped; warmup 100 -> 5 steps (the same fraction)")
+    assert "schedule_note" in cfg.to_dict() and load_recipe("beto").schedule_note is None
     with pytest.raises(RecipeError, match="--max-steps must be >= 1"):
         load_recipe("beto", max_steps=0)
 
@@ -184,3 +190,22 @@ def test_families_must_match_their_tokenizer_and_objective(tmp_path: Path) -> No
     p = _write(tmp_path, lambda d: d["presets"]["tiny"]["model"].pop("architecture"))
     with pytest.raises(RecipeError, match=r"presets\.tiny\.model\.architecture: missing required key"):
         load_recipe_file(p)
+
+
+def test_each_tiny_preset_states_one_measured_time() -> None:
+    """The recipe header, the preset's expected_wall_clock and the README give the same measured time."""
+    import re
+
+    from es_zoo.recipes import recipe_path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in ("beto", "barto", "t5s", "bert2bert"):
+        text = recipe_path(name).read_text()
+        wall = load_recipe(name, "tiny").expected_wall_clock
+        measured = re.match(r"(\d+ min \d+ s) on a 2-core CPU VM", wall)
+        assert measured and "measured" in wall, (name, wall)
+        header = [ln for ln in text.splitlines() if ln.startswith(f"#   es-zoo reproduce {name} ") and "tiny" in ln]
+        assert all("minutes" not in ln for ln in header), header
+        if name != "bert2bert":
+            assert measured.group(1) in header[0], (name, header)
+    assert "4 min 33 s on a 2-core CPU VM" in readme and "about 5 minutes" not in readme

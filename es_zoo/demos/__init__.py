@@ -99,6 +99,15 @@ DEMOS: dict[str, Demo] = {d.name: d for d in [
     Demo("zoo", "es-zoo: the Spanish model zoo", "🦙", "zoo", None,
          "The catalogue of Spanish models and a leaderboard of published and measured scores."),
 ]}
+# The task names of recipes/tasks (and their snake_case spellings) for the demos named otherwise.
+DEMO_ALIASES = {"xnli": "nli", "pawsx": "paraphrase", "mldoc": "doc-classification", "split_rephrase": "split-rephrase",
+                "generative_qa": "generative-qa", "fill_mask": "fill-mask", "doc_classification": "doc-classification"}
+
+
+def demo_name(name: str) -> str:
+    """A demo's name from itself or its task's name (``xnli`` -> ``nli``)."""
+    return DEMO_ALIASES.get(name, name)
+
 
 
 def get_demo(name: str) -> Demo:
@@ -111,25 +120,31 @@ def get_demo(name: str) -> Demo:
     return DEMOS[name]
 
 
-def build(name: str, model: str | None = None, reverse_model: str | None = None, results: tuple = ()) -> Any:
+def build(name: str, model: str | None = None, reverse_model: str | None = None, results: tuple = (),
+          strict: bool = False) -> Any:
     """The ``gradio.Blocks`` of demo ``name`` (see :mod:`es_zoo.demos.ui`)."""
     from es_zoo.demos.ui import build_blocks
 
-    return build_blocks(get_demo(name), model=model, reverse_model=reverse_model, results=results)
+    return build_blocks(get_demo(name), model=model, reverse_model=reverse_model, results=results, strict=strict)
 
 
 def launch(name: str, model: str | None = None, port: int = 7860, host: str = "127.0.0.1", share: bool = False,
            max_queue: int = 32, concurrency: int = 1, reverse_model: str | None = None, results: tuple = (),
-           block: bool = True) -> Any:
+           block: bool = True, on_ready: Any = None, strict: bool = False) -> Any:
     """Start demo ``name`` hardened: localhost unless ``host`` says otherwise, no share link unless asked,
     analytics off, a bounded queue (``max_queue`` waiting requests, ``concurrency`` at a time), no file
-    access beyond Gradio's own temporary files."""
+    access beyond Gradio's own temporary files. The model and results are loaded first, so a demo that
+    cannot work fails before it listens; ``on_ready(app)`` is called once it listens."""
     import os
 
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = build(name, model=model, reverse_model=reverse_model, results=results)
+    app = build(name, model=model, reverse_model=reverse_model, results=results, strict=strict)
     app.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     app.launch(server_name=host, server_port=port, share=share, max_file_size="1mb", allowed_paths=[],
-               show_error=False, enable_monitoring=False, ssr_mode=False, prevent_thread_lock=not block,
+               show_error=False, enable_monitoring=False, ssr_mode=False, prevent_thread_lock=True,
                quiet=True)
+    if on_ready is not None:
+        on_ready(app)
+    if block:
+        app.block_thread()
     return app

@@ -43,7 +43,10 @@ def _model_line(m: P.Loaded) -> str:
     return f"Model: `{m.name}`"
 
 
-def build_blocks(demo: Demo, model: str | None = None, reverse_model: str | None = None, results: tuple = ()) -> Any:
+def build_blocks(demo: Demo, model: str | None = None, reverse_model: str | None = None, results: tuple = (),
+                 strict: bool = False) -> Any:
+    """The demo's Blocks. A model that cannot be loaded is shown in the page (a Space still starts and says
+    what to do); with ``strict`` (the command line) it is an error before anything listens."""
     import gradio as gr
 
     model = model or os.environ.get("ES_ZOO_DEMO_MODEL") or demo.default
@@ -54,10 +57,14 @@ def build_blocks(demo: Demo, model: str | None = None, reverse_model: str | None
         elif demo.name == "translation":
             reverse = reverse_model or os.environ.get("ES_ZOO_DEMO_REVERSE_MODEL") or (
                 None if model != demo.default else demo.reverse_default)
-            _translation(demo, P.load("seq2seq", model, "translation es → en"),
-                         P.load("seq2seq", reverse, "translation en → es") if reverse else None)
+            forward = P.load("seq2seq", model, "translation es → en")
+            if strict and forward.problem:
+                raise P.DemoError(forward.problem)
+            _translation(demo, forward, P.load("seq2seq", reverse, "translation en → es") if reverse else None)
         else:
             m = P.load(demo.kind, model, demo.title, demo.labels())
+            if strict and m.problem:
+                raise P.DemoError(m.problem)
             gr.Markdown(_model_line(m), elem_id="model-line")
             BUILDERS[demo.name](demo, m)
         gr.Markdown(FOOTER)

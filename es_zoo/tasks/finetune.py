@@ -403,6 +403,47 @@ class _LoopConfig:
     progress_label: str
 
 
+def recipe_hparams(model_name: str, task: TaskDef) -> tuple[dict[str, Any], str | None]:
+    """Fine-tuning settings that fit the model: for an es-zoo run (or its model/ folder), the settings its
+    recipe fine-tunes ``task`` with (a tiny run's tiny settings), and where they come from; for any other
+    model ``({}, None)``: the task's defaults, the paper's. A run whose recipe does not fine-tune the task
+    gets the task defaults, with a warning when the run is not paper-scale."""
+    from es_zoo.recipes import read_yaml, resolved_from_dict
+
+    p = Path(str(model_name))
+    found = next((d / "recipe.yaml" for d in (p, p.parent) if (d / "recipe.yaml").is_file()), None)
+    if found is None:
+        return {}, None
+    try:
+        stored = resolved_from_dict(read_yaml(found), str(found))
+    except Exception:  # noqa: BLE001 - a damaged recipe is reported by the commands that need it
+        return {}, None
+    for run in list(stored.glues.runs) + list(stored.seq2seq.runs):
+        if run.task == task.name:
+            return dict(run.hparams), f"the {stored.recipe} recipe's {stored.preset} preset"
+    if stored.preset != "paper":
+        try:  # the run's recipe left the fine-tunes out: the shipped recipe's settings for this preset
+            from es_zoo.recipes import load_recipe
+
+            shipped = load_recipe(stored.recipe, stored.preset)
+            for run in list(shipped.glues.runs) + list(shipped.seq2seq.runs):
+                if run.task == task.name:
+                    return dict(run.hparams), f"the shipped {stored.recipe} recipe's {stored.preset} preset"
+        except Exception:  # noqa: BLE001 - a recipe that is not shipped (a copied file): the task defaults
+            pass
+        return {}, (f"the task's defaults, which are for a paper-scale model: the {stored.recipe} {stored.preset} "
+                    f"recipe has no fine-tune of {task.name}, and a small model usually needs a larger "
+                    "--learning-rate and more --epochs")
+    return {}, None
+
+
+def _check_model(model_name: str, revision: str | None) -> None:
+    """Resolve the model's config before any folder is claimed (a typo'd path or Hub id: nothing written)."""
+    from es_zoo.loading import load_config
+
+    load_config(model_name, revision=revision)
+
+
 def _spec(model_name: str, task: TaskDef, data: TaskData, hp: Hyperparameters) -> dict:
     return {"model": str(model_name), "task": task.name, "source": data.source, "hyperparameters": hp.to_dict(),
             "train_examples": len(data.dataset["train"])}
@@ -459,14 +500,21 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     from es_zoo.training import tracker_kwargs
 
     t = load_task(task) if isinstance(task, str) else task
-    hp = t.hparams.replace(**(hparams or {}))
+    base, hp_from = recipe_hparams(model_name, t)
+    hp = t.hparams.replace(**{**base, **(hparams or {})})
     data = data or load_task_data(t, source=source, data_dir=data_dir, files=files)
     if "train" not in data.dataset:
         raise TaskError(f"task '{t.name}' (source '{data.source}') has no train split to fine-tune on; name one "
                         "with --train FILE (the benchmark trains on dev where no train split is public)")
     out = Path(output_dir)
+    _check_model(model_name, revision)  # a wrong model is refused before anything is written
     spec = _spec(model_name, t, data, hp)
     accelerator = Accelerator(**tracker_kwargs(list(trackers), out))
+    if hp_from and not quiet:
+        given = sorted(set(hparams or {}) & set(base))
+        accelerator.print(f"{t.name}: fine-tuning settings from {hp_from}"
+                          + (f" ({', '.join(f'{k} {v}' for k, v in base.items() if k not in given)})" if base else "")
+                          + (f"; {', '.join(given)} as given" if given else ""))
     # Only the first process looks at and writes the folder (under its lock); the others follow its
     # decision or its error, so they never race it to "a fine-tune already exists".
     locks: list = []
@@ -543,7 +591,16 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
 
         check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
     torch.manual_seed(hp.seed)  # the new head's initial weights
-    model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
+    from es_zoo.loading import captured_load_report
+
+    with captured_load_report() as load:
+        model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
+    if load.reports and accelerator.is_main_process:
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        (out / "logs" / "load_report.txt").write_text("\n\n".join(load.reports) + "\n", encoding="utf-8")
+        if not quiet:
+            accelerator.print(f"{t.name}: loaded {model_name}; the weights it lacks (the new head) or leaves unused are "
+                              f"listed in {out / 'logs' / 'load_report.txt'}")
     started = time.perf_counter()
     fam, collate_fn = None, None
     if t.head == "seq2seq":

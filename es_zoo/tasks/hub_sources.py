@@ -182,6 +182,10 @@ def offline_reason() -> str | None:
     if constants.ENDPOINT not in _PROBED:
         url = urlsplit(constants.ENDPOINT)
         port = url.port or (443 if url.scheme == "https" else 80)
+        import urllib.request
+
+        if urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
+            return None  # through a proxy a direct connection says nothing; the client's own timeouts apply
         try:
             with socket.create_connection((url.hostname or "", port), timeout=PROBE_TIMEOUT_S):
                 _PROBED[constants.ENDPOINT] = None
@@ -513,7 +517,12 @@ def load_hub_splits(task: Any, src: Any, labels: list[str], local_root: Path | N
             splits[split] = read_split(task, src.format, files, labels, src.fields, notes)
             n = len(splits[split])
         else:
-            part = load_dataset("parquet", data_files={"rows": [str(f) for f in files]}, split="rows")
+            try:
+                part = load_dataset("parquet", data_files={"rows": [str(f) for f in files]}, split="rows")
+            except Exception as exc:  # noqa: BLE001 - a damaged or non-parquet file: one line naming it
+                raise HubDataError(f"{spec.repo}@{spec.revision}, split '{split}': cannot read its parquet files "
+                                   f"({type(exc).__name__}: {short(str(exc).splitlines()[0] if str(exc) else '', 200)});"
+                                   f" expected parquet at {', '.join(spec.files)}") from None
             n = len(part)
             splits[split] = convert(task, hub, spec, part, labels, notes)
         if spec.rows is not None and n != spec.rows:

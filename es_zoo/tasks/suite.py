@@ -192,6 +192,8 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
             results["stopped_early"] = True
             break
         r["published"] = published_for(model, task)
+        # the published numbers were measured on the task's first source, unchanged: anything else is not comparable
+        r["comparable"] = data.source == task.default_source and not data.changed
         results["tasks"][key] = r
         results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
@@ -231,12 +233,25 @@ def table_rows(results: dict) -> list[tuple[str, ...]]:
     for n, r in results["tasks"].items():
         main = r["metric"]["main"]
         pub = r.get("published") or []
-        rows.append((n, r["data"]["source"], r["split"], main, f"{r['main']:.2f}",
-                     ", ".join(f"{p['value']:g} ({p['metric']}{', ' + p['split'] if p['split'] else ''})" for p in pub) or "-",
+        cell = ", ".join(f"{p['value']:g} ({p['metric']}{', ' + p['split'] if p['split'] else ''})" for p in pub)
+        if cell and r.get("comparable") is False:
+            cell = "not comparable (other data): " + cell
+        rows.append((n, r["data"]["source"], r["split"], main, f"{r['main']:.2f}", cell or "-",
                      pub[0]["model"] if pub else "-", str(r["examples"])))
     for n, why in results.get("skipped", {}).items():
-        rows.append((n, "-", "-", "-", "no data", "-", "-", "-"))
+        rows.append((n, "-", "-", "-", skip_reason(why), "-", "-", "-"))
     return rows
+
+
+def skip_reason(why: str) -> str:
+    """A skipped task's reason in a few words, for the table (the full reason is in results.json)."""
+    if "no data found" in why:
+        return "no data (no Hub copy)" if "no Hub copy" in why else "no data"
+    for phrase, short in (("no train split", "no train split"), ("not the one es-zoo pinned", "changed data"),
+                          ("not in the local Hub cache", "not downloaded"), ("unreachable", "Hub unreachable")):
+        if phrase in why:
+            return short
+    return "not loaded (see results.json)"
 
 
 def extra_rows(results: dict) -> list[tuple[str, ...]]:
