@@ -373,12 +373,18 @@ class TrainTokenizer(_OutStep):
             per_task.append({"max_train": limits.get("train"), "max_heldout": limits.get("heldout"),
                              "dups": dups, "train_cut": train_cut})
         where = plan["corpus_description"]
+        n_train, n_held = totals["train"]["documents"], totals["heldout"]["documents"]
         for split in ("train", "heldout"):
             if totals[split]["documents"] == 0:
-                hint = (f"raise corpus.heldout_fraction (now {cfg.corpus.heldout_fraction}) or add documents"
-                        if split == "heldout" else "check corpus.min_chars and the corpus")
-                raise CorpusError(f"corpus {where}: the '{split}' split has no documents after cleaning"
-                                  f"{' and dedup' if cfg.corpus.dedup else ''}; {hint}")
+                counts = (f"{n_train + n_held:,} document(s) left after cleaning (corpus.min_chars "
+                          f"{cfg.corpus.min_chars}){' and dedup' if cfg.corpus.dedup else ''}: {n_train:,} for training, "
+                          f"{n_held:,} held out")
+                hint = (f"a document is held out when a hash of its text falls below corpus.heldout_fraction (now "
+                        f"{cfg.corpus.heldout_fraction}), so a corpus of a few documents may hold none out whatever the "
+                        "fraction: add documents (hundreds at least; documents are separated by blank lines in .txt)"
+                        if split == "heldout" else
+                        "add documents, or lower corpus.heldout_fraction, or check corpus.min_chars")
+                raise CorpusError(f"corpus {where}: the '{split}' split is empty ({counts}); {hint}")
         # 2. The tokenizer sample and the tokenizer.
         sample = self._sample(out, plan, per_task)
         tok_dir = out / "tokenizer"

@@ -299,6 +299,7 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir} exists and is not a folder")
     created = not run_dir.exists()
+    new_parents = [a for a in run_dir.absolute().parents if not a.exists()]  # removed with it on failure
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_file = run_dir / ".lock"
     had_lock_file = lock_file.exists()
@@ -333,10 +334,21 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
         # created is removed, so the corrected command starts clean.
         if created and ((decision == "new" and isinstance(exc, CorpusError)) or only_lock(run_dir)):
             shutil.rmtree(run_dir, ignore_errors=True)
+            remove_empty(new_parents)
         elif not had_lock_file and not isinstance(exc, FolderBusy):
             lock_file.unlink(missing_ok=True)  # a folder this command refused stays as it was
         raise
     return decision
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed command created above its output folder (innermost first; a folder
+    something else wrote into meanwhile stays)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _launch_key() -> str:

@@ -162,6 +162,7 @@ def test_evaluate_without_data_dir_reads_the_hub_then_works_offline(served, micr
     assert "**CHANGED data**: train has 4 rows where the published dataset has 49401" in card
     assert "      type: google-research-datasets/paws-x\n      config: es\n      split: test\n      revision: refs/convert/parquet" in card
     assert "Yang et al. 2019" in card and "free for any use" in card
+    assert "| split | accuracy | majority-class baseline | examples |" in card  # every score beside its baseline
     # offline afterwards: the Hub cache serves the same data, with no request to the server
     before = len(server.requests)
     proc = _cli(args[:-1] + [str(tmp_path / "ev2")], _env(server.url, home, offline=True))

@@ -88,6 +88,22 @@ def test_a_short_run_says_how_its_schedule_changed_and_records_it(small_corpus, 
     # the card shows a Spanish fill-mask example and its licence and limitations as text a visitor sees
     assert 'fill(f"Madrid es la {tokenizer.mask_token} de España.")' in card
     assert "No intended-use review and no bias analysis" in card
+    # the summary: every published score on its own row, the same rows whatever the run fine-tuned, and
+    # fixture fine-tunes never beside a published number
+    from es_zoo.catalog import find_model
+    from es_zoo.summary import summary_rows
+
+    results = json.loads((out / "results.json").read_text())
+    published = [r for r in summary_rows(results) if r[1] == "not measured here"]
+    assert len(published) == len(find_model("beto-base-cased").scores)
+    fake = {"metric": {"main": "accuracy"}, "source": "shipped", "split": "test", "examples": 300, "main": 63.0,
+            "majority_baseline": 63.0}
+    rows = summary_rows({**results, "glues": {"pawsx": fake}})
+    assert [r for r in rows if r[1] == "not measured here"] == published
+    assert ("GLUES pawsx accuracy on es-zoo's shipped fixture (test, 300 ex.)", "63.00",
+            "not comparable (other data)") in rows
+    assert ("  majority-class baseline (same split)", "63.00", "") in rows
+    assert all(len(r[2]) <= 30 for r in rows)  # one number per cell
 
 
 def test_loading_a_run_that_has_not_finished_says_so(small_corpus, tmp_path) -> None:
@@ -113,3 +129,15 @@ def test_skipped_tasks_say_why_in_a_few_words() -> None:
     assert skip_reason("task 'xnli' (source 'xnli'): no train split found; name the training files") == "no train split"
     assert skip_reason("task 'xnli' (source 'xnli'): facebook/xnli@x: not in the local Hub cache and ...") \
         == "not downloaded"
+
+
+def test_a_corpus_too_small_to_split_fails_before_the_tokenizer_and_leaves_nothing(tmp_path) -> None:
+    corpus = tmp_path / "two.txt"
+    corpus.write_text("El perro ladra en el jardín.\n\nLa casa es blanca.\n", encoding="utf-8")
+    out = tmp_path / "runs" / "two"
+    proc = _cli(["reproduce", "beto", "--corpus", str(corpus), "--output-dir", str(out)], tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "2 document(s) left after cleaning" in proc.stderr and "hash of its text" in proc.stderr
+    assert "add documents" in proc.stderr
+    assert "tokenizer " not in proc.stdout  # stopped before training a tokenizer
+    assert not out.exists() and not (tmp_path / "runs").exists()

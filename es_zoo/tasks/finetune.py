@@ -552,6 +552,7 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out} exists and is not a folder")
     created = not out.exists()
+    new_parents = [a for a in out.absolute().parents if not a.exists()]
     out.mkdir(parents=True, exist_ok=True)
     had_lock_file = (out / ".lock").exists()
     try:
@@ -567,7 +568,10 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
             lock.release()
         locks.clear()
         if created and only_lock(out):
+            from es_zoo.reproduce import remove_empty
+
             shutil.rmtree(out, ignore_errors=True)
+            remove_empty(new_parents)
         elif not had_lock_file and not isinstance(exc, FolderBusy):
             (out / ".lock").unlink(missing_ok=True)
         raise
