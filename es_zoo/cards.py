@@ -399,6 +399,7 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         citation=src.citation if src else None,
         files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),
         hub_rows=list(hub.items()), changed=list((data.get("changed") or {}).items()),
+        comparable=data["source"] == task.default_source and not data.get("changed"),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
     )
     return sign_card(str(card))
@@ -514,6 +515,8 @@ def card_state(text: str) -> str:
     head, sep, tail = text.rstrip("\n").rpartition("\n" + _SIGNATURE)
     if not sep:
         return "foreign"
-    digest = tail.split(" ", 1)[0]
+    digest, end, after = tail.partition(" -->")
+    if not end or after.strip():
+        return "edited"  # text added after the signature line is an edit like any other
     body = head.rstrip("\n") + "\n"
-    return "es-zoo" if hashlib.sha256(body.encode("utf-8")).hexdigest() == digest else "edited"
+    return "es-zoo" if hashlib.sha256(body.encode("utf-8")).hexdigest() == digest.strip() else "edited"

@@ -471,7 +471,9 @@ def finetune_cmd(model: str, task_name: str, source: str | None, data_dir: str |
     Writes OUTPUT/model/ (Hub-ready: weights, tokenizer, labels in config.json or the task's generation
     settings in generation_config.json, a model card with the scores), OUTPUT/results.json and
     OUTPUT/predictions/. With --grid, one line per setting goes to OUTPUT/grid.jsonl and the setting
-    best on validation is reported on test. Seq2seq settings go through --set, e.g. --set num_beams=4
+    best on validation is reported on test. An es-zoo run is fine-tuned with its recipe's settings for
+    the task (a tiny run's tiny ones); other models with the task's defaults (the paper's); options given
+    here win. Without --data-dir the data comes from the task source's Hub home (`es-zoo tasks TASK`). Seq2seq settings go through --set, e.g. --set num_beams=4
     --set prefix="traducir: " --set label_smoothing=0.1.
 
     \b

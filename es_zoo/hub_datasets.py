@@ -148,6 +148,8 @@ def build_dataset(suite: str, output: str | Path, data_dir: str | Path | None = 
 
 
 def _write_config(folder: Path, task: Any, data: Any) -> dict:
+    from es_zoo.tasks.datasets import quiet_datasets
+
     folder.mkdir(parents=True)
     src = task.source(data.source)
     splits = {}
@@ -156,7 +158,8 @@ def _write_config(folder: Path, task: Any, data: Any) -> dict:
         files = []
         for i in range(n):
             name = f"{split}-{i:05d}-of-{n:05d}.parquet"
-            part.shard(num_shards=n, index=i, contiguous=True).to_parquet(str(folder / name))
+            with quiet_datasets():
+                part.shard(num_shards=n, index=i, contiguous=True).to_parquet(str(folder / name))
             files.append(name)
         splits[split] = {"rows": len(part), "files": files}
     return {"task": task.name, "source": data.source, "kind": task.kind, "head": task.head,

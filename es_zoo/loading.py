@@ -132,6 +132,33 @@ def _unreachable(hub_id: str, exc: BaseException) -> HubUnreachableError:
     )
 
 
+PROBE_TIMEOUT_S = 3.0
+_PROBED: dict[str, str | None] = {}
+
+
+def endpoint_unreachable() -> str | None:
+    """Why the Hub endpoint (``HF_ENDPOINT``) does not accept a connection within a few seconds, or None;
+    probed once per process. Behind a proxy a direct connection says nothing, so it is not tried."""
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT
+    if endpoint not in _PROBED:
+        url = urlsplit(endpoint)
+        if urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
+            return None
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=PROBE_TIMEOUT_S):
+                _PROBED[endpoint] = None
+        except OSError as exc:
+            _PROBED[endpoint] = f"the Hub endpoint {endpoint} is unreachable ({exc.strerror or type(exc).__name__})"
+    return _PROBED[endpoint]
+
+
 def _hub_probe(hub_id: str, revision: str | None) -> BaseException | None:
     """One quick request to the Hub (respecting proxies and HF_ENDPOINT); the error, or None if reachable.
 
@@ -140,6 +167,9 @@ def _hub_probe(hub_id: str, revision: str | None) -> BaseException | None:
     """
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return None  # huggingface_hub then fails at once (or serves the local cache)
+    reason = endpoint_unreachable()  # a connection, not an API call: huggingface_hub retries those for ~30 s
+    if reason is not None:
+        return ConnectionError(reason)
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 

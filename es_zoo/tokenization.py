@@ -18,10 +18,11 @@ and ``-uncased``): cased has ``do_lower_case: false``; uncased has ``do_lower_ca
 ``strip_accents: false``; both ``tokenize_chinese_chars: true`` and ``model_max_length: 512``.
 So the uncased model lower-cases but keeps accents ("Canción" -> "canción").
 
-Like the published fast tokenizer, the normalizer does not apply Unicode NFC: decomposed text
-("o" + U+0301) is not "ó" here and gives [UNK]. Text should be NFC before it reaches a tokenizer
-(the slow Python BertTokenizer of transformers applies NFC itself; the Rust one does not, and
-adding it here would be lost on ``AutoTokenizer`` reload, which rebuilds BERT's normalizer).
+The saved tokenizer applies Unicode NFC before BERT's normalizer, as the slow Python BertTokenizer
+of transformers did for the published BETO: decomposed text ("o" + U+0301) becomes "ó", not [UNK],
+for anyone who loads the folder. It is saved as the generic ``TokenizersBackend`` class (as T5S's),
+which ``AutoTokenizer`` loads from ``tokenizer.json`` as it is; transformers 5's ``BertTokenizer``
+would rebuild the normalizer from ``tokenizer_config.json`` and drop the NFC.
 
 BARTO (:func:`train_byte_level_bpe`) is BART's byte-level BPE: ``<s>`` ``<pad>`` ``</s>`` ``<unk>``
 = 0..3, ``<mask>`` the last id, sequences framed ``<s> A </s>``. Every byte has a token, so no text
@@ -166,24 +167,27 @@ def _bert_backend(vocab: dict[str, int], *, lowercase: bool, strip_accents: bool
 def _wrap(
     vocab: dict[str, int], *, lowercase: bool, strip_accents: bool, model_max_length: int
 ) -> "PreTrainedTokenizerFast":
-    # transformers 5 maps model_type "bert" to BertTokenizer (the tokenizers-backed class; the old
-    # BertTokenizerFast is an alias). On reload it rebuilds the normalizer from do_lower_case /
-    # strip_accents / tokenize_chinese_chars in tokenizer_config.json, so those must be passed here.
-    from transformers import BertTokenizer
+    # Unicode NFC, then BERT's normalizer (the published BETO settings): decomposed text ("e" + U+0301)
+    # reaches the vocabulary as "é", not as [UNK], for every user of the saved folder. transformers 5's
+    # BertTokenizer would rebuild its normalizer from tokenizer_config.json on every load and drop the
+    # NFC, so the tokenizer is saved as the generic class (TokenizersBackend; PreTrainedTokenizerFast is
+    # its alias), which AutoTokenizer loads from tokenizer.json as it is -- as T5S's is.
+    from tokenizers import normalizers
+    from transformers import PreTrainedTokenizerFast
 
     if model_max_length < 1:
         raise EsZooError(f"model_max_length must be >= 1, got {model_max_length}")
-    return BertTokenizer(
-        tokenizer_object=_bert_backend(vocab, lowercase=lowercase, strip_accents=strip_accents),
-        do_lower_case=lowercase,
-        strip_accents=strip_accents,
-        tokenize_chinese_chars=True,
+    backend = _bert_backend(vocab, lowercase=lowercase, strip_accents=strip_accents)
+    backend.normalizer = normalizers.Sequence([normalizers.NFC(), backend.normalizer])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
         unk_token="[UNK]",
         sep_token="[SEP]",
         pad_token="[PAD]",
         cls_token="[CLS]",
         mask_token="[MASK]",
         model_max_length=model_max_length,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],  # BERT's segment ids, as BertTokenizer
     )
 
 

@@ -111,6 +111,20 @@ def test_ner_and_pos_highlight_words_of_the_input(servers: dict) -> None:
     ner = servers["ner"].predict(text, api_name="/predict")
     assert "".join(d["token"] for d in ner) == text
     assert {d["class_or_confidence"] for d in ner if d["class_or_confidence"]} <= {"PER", "ORG", "LOC", "MISC"}
+    # contractions are tagged as the UD words they stand for, as the metric scores them: "del" = de + el
+    text = "El perro del vecino quiere comerlo."
+    spans = {d["token"]: d["class_or_confidence"] for d in servers["pos"].predict(text, api_name="/predict")}
+    upos = set(load_task("pos").labels_for("shipped"))
+    assert len(spans["del"].split("+")) == 2 and set(spans["del"].split("+")) <= upos
+    assert len(spans["comerlo"].split("+")) == 2 and "+" not in spans["perro"]
+
+
+def test_contractions_split_the_way_ud_does() -> None:
+    parts = {w: p for w, _, _, p in P.ud_words("Al salir del cine, quiero comerlo diciéndoselo a Carla y unirse.")}
+    assert parts["Al"] == ["a", "el"] and parts["del"] == ["de", "el"] and parts["unirse"] == ["unir", "se"]
+    assert parts["comerlo"] == ["comer", "lo"] and parts["diciéndoselo"] == ["diciendo", "se", "lo"]
+    assert parts["Carla"] == ["Carla"] and parts["cine"] == ["cine"]  # a name, a noun: one word each
+    assert all(p == [w] for w, _, _, p in P.ud_words("La perla y el pelo de los pájaros."))
 
 
 def test_parsing_draws_a_tree(servers: dict) -> None:

@@ -51,6 +51,10 @@ def test_a_typod_model_path_is_a_path_and_leaves_nothing_behind(micro_beto, tmp_
     assert "runs/quik: no such folder (did you mean runs/quick?)" in proc.stderr
     assert "hf download" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
     assert not out.exists()
+    # evaluate checks the model before it downloads or writes anything
+    proc = _cli(["evaluate", "runs/quik", "--suite", "glues", "--output-dir", str(tmp_path / "ev")], tmp_path)
+    assert proc.returncode == 1 and "runs/quik: no such folder" in proc.stderr and "skipping" not in proc.stdout
+    assert not (tmp_path / "ev").exists()
     # so the corrected command is not refused by what the typo left
     proc = _cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
                  "--output-dir", str(out)], tmp_path)
@@ -141,3 +145,50 @@ def test_a_corpus_too_small_to_split_fails_before_the_tokenizer_and_leaves_nothi
     assert "add documents" in proc.stderr
     assert "tokenizer " not in proc.stdout  # stopped before training a tokenizer
     assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_an_unreachable_hub_is_found_by_one_connection_not_by_retried_api_calls(monkeypatch) -> None:
+    """huggingface_hub retries an API call for about 30 s when the network drops packets; es-zoo first
+    tries one connection with a 3 s timeout."""
+    import socket
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from es_zoo import loading
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(loading, "_PROBED", {})
+
+    def no_api_call(*a, **k):
+        raise AssertionError("the API was called although the endpoint refuses connections")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", no_api_call)
+    err = loading._hub_probe("dccuchile/bert-base-spanish-wwm-cased", None)
+    assert isinstance(err, ConnectionError) and "is unreachable" in str(err)
+    # behind a proxy a direct connection proves nothing: no verdict from the probe
+    monkeypatch.setattr(loading, "_PROBED", {})
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    assert loading.endpoint_unreachable() is None
+
+
+def test_an_evaluation_stopped_by_a_signal_says_so(micro_beto, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from es_zoo.cli import cli
+    from es_zoo.tasks import suite
+
+    monkeypatch.setattr(suite, "finetune", lambda *a, **k: {"stopped_early": True})  # SIGTERM mid-task
+    res = CliRunner().invoke(cli, ["evaluate", str(micro_beto), "--tasks", "pawsx", "--source", "pawsx=shipped",
+                                   "--output-dir", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    assert "stopped by a signal before every task was scored" in res.output and "--resume" in res.output
+    assert "no task had data" not in res.output

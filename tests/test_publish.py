@@ -137,6 +137,8 @@ def test_signature_survives_round_trips_and_detects_any_change() -> None:
     assert card_state(text) == "es-zoo" and card_state(text + "\n") == "es-zoo"
     assert card_state(text.replace("Body.", "Body!")) == "edited"
     assert card_state("# a card written by hand\n") == "foreign"
+    # text added after the signature line is an edit too (it used to be dropped without a word)
+    assert card_state(text + "\nMy note after the signature.\n") == "edited"
 
 
 @pytest.mark.parametrize("evil", [

@@ -266,8 +266,12 @@ def test_build_tokenizer_saves_what_autotokenizer_reloads(corpus, tmp_path):
     cfg = TokenizerConfig(vocab_size=700, lowercase=False)
     tok = build_tokenizer(cfg, lambda: iter(corpus), tmp_path / "tok", model_max_length=128)
     loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
-    assert type(loaded).__name__ == "BertTokenizer"
+    assert type(loaded).__name__ == "TokenizersBackend"  # tokenizer.json as saved, NFC included
     assert loaded.model_max_length == 128
+    # decomposed accents ("e" + U+0301) are the same words as composed ones, never [UNK]
+    decomposed = "e\u0301l cafe\u0301 esta\u0301 en la cancio\u0301n"
+    assert loaded(decomposed)["input_ids"] == loaded("él café está en la canción")["input_ids"]
+    assert loaded.unk_token_id not in loaded(decomposed)["input_ids"]
     assert loaded.get_vocab() == tok.get_vocab()
     assert loaded.all_special_tokens == tok.all_special_tokens
     for text in corpus[:50] + HANDWRITTEN:

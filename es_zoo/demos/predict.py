@@ -49,6 +49,76 @@ def words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
 
 
+_MULTIWORD: dict[str, list[str]] | None = None
+
+
+def multiword_table() -> dict[str, list[str]]:
+    """Surface tokens that UD splits into several words ("del" -> "de" + "el", "dámelo" -> "da" + "me" +
+    "lo"), lower-cased, read from the multiword-token lines of the UD Spanish data shipped with es-zoo
+    (each form's most frequent split). A POS model scores UD words, so the demo tags those words."""
+    global _MULTIWORD
+    if _MULTIWORD is None:
+        from collections import Counter
+
+        from es_zoo.tasks.data import EMBEDDED_TASK_DIR
+
+        seen: dict[str, Counter] = {}
+        for path in sorted(EMBEDDED_TASK_DIR.glob("ud-*.conllu")):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for i, line in enumerate(lines):
+                cols = line.split("\t")
+                if len(cols) == 10 and "-" in cols[0] and cols[0].replace("-", "").isdigit():
+                    a, b = (int(x) for x in cols[0].split("-"))
+                    parts = [c.split("\t")[1] for c in lines[i + 1:i + 2 + b - a]]
+                    seen.setdefault(cols[1].lower(), Counter())[tuple(p.lower() for p in parts)] += 1
+        _MULTIWORD = {form: list(c.most_common(1)[0][0]) for form, c in seen.items()}
+    return _MULTIWORD
+
+
+_CLITICS = ("nos", "os", "me", "te", "se", "lo", "la", "los", "las", "le", "les")
+_VERB_CLITIC_RE = None
+
+
+def _verb_with_clitics(word: str) -> list[str] | None:
+    """An infinitive or gerund with enclitic pronouns, split as UD does ("comerlo" -> "comer" + "lo",
+    "diciéndoselo" -> "diciendo" + "se" + "lo"); None for anything else. Imperatives ("dámelo") are split
+    only when the shipped UD data has them (:func:`multiword_table`): without a verb lexicon their
+    endings are not told apart from nouns'."""
+    import re
+    import unicodedata
+
+    global _VERB_CLITIC_RE
+    if _VERB_CLITIC_RE is None:
+        clitic = "|".join(sorted(_CLITICS, key=len, reverse=True))
+        _VERB_CLITIC_RE = re.compile(rf"^(?P<verb>[a-zñ]{{2,}}?(?:ar|er|ir|ír|[aá]ndo|i[eé]ndo|y[eé]ndo))"
+                                     rf"(?P<clitics>(?:{clitic}){{1,3}})$")
+    if not word.islower():
+        return None  # a capitalised word is more often a name ("Carla") than a verb
+    m = _VERB_CLITIC_RE.match(word)
+    if m is None or len(m.group("verb")) < 4:
+        return None
+    verb = m.group("verb")
+    if verb.endswith(("ándo", "iéndo", "yéndo")):  # the accent only marks the stress the clitics moved
+        verb = "".join(c for c in unicodedata.normalize("NFD", verb) if unicodedata.category(c) != "Mn")
+    rest, clitics = m.group("clitics"), []
+    while rest:
+        piece = next(c for c in sorted(_CLITICS, key=len, reverse=True) if rest.startswith(c))
+        clitics.append(piece)
+        rest = rest[len(piece):]
+    return [verb, *clitics]
+
+
+def ud_words(text: str) -> list[tuple[str, int, int, list[str]]]:
+    """:func:`words`, each with the UD words it stands for: itself, or the parts of a contraction ("del",
+    "al", and the verb + clitic forms of the shipped UD data or of :func:`_verb_with_clitics`)."""
+    table = multiword_table()
+    out = []
+    for w, s, e in words(text):
+        parts = table.get(w.lower()) or _verb_with_clitics(w) or [w]
+        out.append((w, s, e, parts))
+    return out
+
+
 # ------------------------------------------------------------------------------------------- models
 # The model class each kind needs, and how to recognise a config of that kind.
 KIND_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
@@ -190,18 +260,25 @@ def tag(m: Loaded, text: str, entities: bool) -> dict:
 
     m.require()
     text = check_text(text)
-    ws = words(text)
-    enc = m.tokenizer([w for w, _, _ in ws], is_split_into_words=True, return_tensors="pt", truncation=True,
-                      max_length=_limit(m))
+    # POS tags UD words: a contraction ("del") is tagged as its parts ("de" ADP + "el" DET, shown ADP+DET)
+    ws = [(w, s, e, [w]) for w, s, e in words(text)] if entities else ud_words(text)
+    flat = [part for *_, parts in ws for part in parts]
+    owner = [i for i, (*_, parts) in enumerate(ws) for _ in parts]
+    enc = m.tokenizer(flat, is_split_into_words=True, return_tensors="pt", truncation=True, max_length=_limit(m))
     with _LOCK, torch.no_grad():
         pred = m.model(**enc).logits[0].argmax(-1).tolist()
     labels = m.model.config.id2label
-    first: dict[int, str] = {}
+    part_label: dict[int, str] = {}
     for pos, wid in enumerate(enc.word_ids()):
-        if wid is not None and wid not in first:
-            first[wid] = str(labels[pred[pos]])
+        if wid is not None and wid not in part_label:
+            part_label[wid] = str(labels[pred[pos]])
+    groups: dict[int, list[int]] = {}
+    for j, i in enumerate(owner):
+        groups.setdefault(i, []).append(j)
+    # a word's label, or none when any of its parts lay beyond the model's length
+    first = {i: "+".join(part_label[j] for j in js) for i, js in groups.items() if all(j in part_label for j in js)}
     out = []
-    for i, (w, s, e) in enumerate(ws):
+    for i, (w, s, e, _) in enumerate(ws):
         label = first.get(i)
         if label is None:  # beyond the model's length: said, not guessed
             out.append({"entity": "(not read: too long)", "start": s, "end": e})

@@ -267,7 +267,10 @@ def _from_parquet(task: TaskDef, root: Path, labels: list[str], src: Any) -> Tas
         data_files.setdefault(split, []).append(str(p))
     if not data_files:
         raise TaskError(f"{root}: parquet files must be named train*/validation*/test*.parquet")
-    ds = load_dataset("parquet", data_files=data_files)
+    from es_zoo.tasks.datasets import quiet_datasets
+
+    with quiet_datasets():
+        ds = load_dataset("parquet", data_files=data_files)
     _check_features(task, ds, labels, str(root))
     return TaskData(ds, src.name, "parquet", {k: [Path(p).name for p in v] for k, v in data_files.items()},
                     src.license, labels)

@@ -9,7 +9,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from contextlib import contextmanager
+from typing import Iterator, Mapping, Sequence
 
 from es_zoo.tasks.definitions import KINDS
 # the text columns of each seq2seq kind (besides ``id``); a list column holds several references
@@ -70,3 +71,18 @@ def to_dataset_dict(splits: Mapping[str, list[dict]], kind: str, labels: Sequenc
     if kind == "parsing" and relations is None:
         relations = sorted({rel for rows in splits.values() for r in rows for rel in r["deprel"]})
     return DatasetDict({name: to_dataset(rows, kind, labels, relations or ()) for name, rows in splits.items()})
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """``datasets``' own progress bars off (one per parquet shard read or written, which es-zoo's own
+    lines already report), restored afterwards."""
+    from datasets.utils import logging as dl
+
+    was = dl.is_progress_bar_enabled()
+    dl.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            dl.enable_progress_bar()

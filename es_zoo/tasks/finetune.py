@@ -510,8 +510,8 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     _check_model(model_name, revision)  # a wrong model is refused before anything is written
     spec = _spec(model_name, t, data, hp)
     accelerator = Accelerator(**tracker_kwargs(list(trackers), out))
-    if hp_from and not quiet:
-        given = sorted(set(hparams or {}) & set(base))
+    given = sorted(set(hparams or {}) & set(base))
+    if hp_from and not quiet and (not base or set(base) - set(given)):  # nothing to say when all were given
         accelerator.print(f"{t.name}: fine-tuning settings from {hp_from}"
                           + (f" ({', '.join(f'{k} {v}' for k, v in base.items() if k not in given)})" if base else "")
                           + (f"; {', '.join(given)} as given" if given else ""))

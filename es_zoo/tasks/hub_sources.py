@@ -32,11 +32,9 @@ or ``es-zoo data download --local-dir DIR`` writes) is read instead of the cache
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import urlsplit
 
 from es_zoo.safeyaml import short
 from es_zoo.tasks.definitions import TaskError
@@ -55,7 +53,6 @@ KIND_COLUMNS = {
     "dialogue": ("speaker", "utterance", "dialogue"),
 }
 _OPTIONAL = {"id", "title", "pos_tags"}
-PROBE_TIMEOUT_S = 3.0
 
 
 class HubDataError(TaskError):
@@ -168,31 +165,15 @@ def parse_hub(fail: Any, where: str, data: Any, splits_ok: Any) -> HubSource:
 
 
 # ------------------------------------------------------------------------------------------- fetching
-_PROBED: dict[str, str | None] = {}
-
-
 def offline_reason() -> str | None:
     """Why the Hub cannot be reached now (offline settings, or the endpoint does not accept a connection
     within a few seconds; probed once per process), or None."""
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
             return f"{var}={os.environ[var]}"
-    from huggingface_hub import constants
+    from es_zoo.loading import endpoint_unreachable
 
-    if constants.ENDPOINT not in _PROBED:
-        url = urlsplit(constants.ENDPOINT)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        import urllib.request
-
-        if urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
-            return None  # through a proxy a direct connection says nothing; the client's own timeouts apply
-        try:
-            with socket.create_connection((url.hostname or "", port), timeout=PROBE_TIMEOUT_S):
-                _PROBED[constants.ENDPOINT] = None
-        except OSError as exc:
-            _PROBED[constants.ENDPOINT] = (f"the Hub endpoint {constants.ENDPOINT} is unreachable "
-                                           f"({exc.strerror or type(exc).__name__})")
-    return _PROBED[constants.ENDPOINT]
+    return endpoint_unreachable()
 
 
 def download_command(repo: str, revision: str, patterns: Iterable[str], local_dir: str = "DIR") -> str:
@@ -518,7 +499,10 @@ def load_hub_splits(task: Any, src: Any, labels: list[str], local_root: Path | N
             n = len(splits[split])
         else:
             try:
-                part = load_dataset("parquet", data_files={"rows": [str(f) for f in files]}, split="rows")
+                from es_zoo.tasks.datasets import quiet_datasets
+
+                with quiet_datasets():
+                    part = load_dataset("parquet", data_files={"rows": [str(f) for f in files]}, split="rows")
             except Exception as exc:  # noqa: BLE001 - a damaged or non-parquet file: one line naming it
                 raise HubDataError(f"{spec.repo}@{spec.revision}, split '{split}': cannot read its parquet files "
                                    f"({type(exc).__name__}: {short(str(exc).splitlines()[0] if str(exc) else '', 200)});"

@@ -149,6 +149,9 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
         if n not in list_tasks():
             load_task(n)  # raises the unknown-task error with suggestions
     runs = suite_runs(suite, tasks, sources)
+    from es_zoo.tasks.finetune import _check_model
+
+    _check_model(model, revision)  # a typo'd model fails before any data is downloaded or folder written
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
