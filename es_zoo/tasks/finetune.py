@@ -507,7 +507,6 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
         raise TaskError(f"task '{t.name}' (source '{data.source}') has no train split to fine-tune on; name one "
                         "with --train FILE (the benchmark trains on dev where no train split is public)")
     out = Path(output_dir)
-    _check_model(model_name, revision)  # a wrong model is refused before anything is written
     spec = _spec(model_name, t, data, hp)
     accelerator = Accelerator(**tracker_kwargs(list(trackers), out))
     given = sorted(set(hparams or {}) & set(base))
@@ -521,7 +520,8 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     decision, failure = None, None
     if accelerator.is_main_process:
         try:
-            decision = _claim_output_dir(out, spec, resume, overwrite, locks)
+            decision = _claim_output_dir(out, spec, resume, overwrite, locks,
+                                         check=lambda: _check_model(model_name, revision))
         except BaseException as exc:
             if accelerator.num_processes == 1:
                 raise
@@ -544,9 +544,11 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
             lock.release()
 
 
-def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, locks: list) -> str:
-    """Lock ``out`` (before looking at it), decide new / resume / overwrite, write finetune.json; a folder
-    this created, or a lock file it added to a folder it then refused, is removed again on failure."""
+def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, locks: list,
+                      check: Any = None) -> str:
+    """Lock ``out`` (before looking at it), decide new / resume / overwrite, run ``check`` (the model
+    resolves), write finetune.json; a folder this created (and the parents it created), or a lock file it
+    added to a folder it then refused, is removed again on failure."""
     from es_zoo.locking import FolderBusy, FolderLock, only_lock
 
     if out.exists() and not out.is_dir():
@@ -558,6 +560,8 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
     try:
         locks.append(FolderLock(out, "this fine-tune (with --resume to continue it)"))
         decision = check_output_dir(out, spec, resume, overwrite)
+        if check is not None:
+            check()  # a wrong model is refused before anything is written
         if decision == "overwrite":
             for p in out.iterdir():
                 if p.name != ".lock":
