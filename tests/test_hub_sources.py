@@ -331,6 +331,12 @@ def test_hub_blocks_are_checked_with_the_file_and_key(tmp_path) -> None:
                                 "        dev: {files: [es/train/*.parquet], rows: 49401}\n"))
     with pytest.raises(TaskError, match=r"sources.pawsx.hub.splits.dev: 'dev' is not train, validation, test"):
         load_task(bad)
+    bad.write_text(text.replace("id: google-research-datasets/paws-x", "id: ../../etc"))
+    with pytest.raises(TaskError, match=r"sources.pawsx.hub.id: '../../etc' is not a Hub dataset id ORG/NAME"):
+        load_task(bad)
+    bad.write_text(text.replace("[es/train/*.parquet]", "[../../secret/*.parquet]"))
+    with pytest.raises(TaskError, match=r"hub.splits.train.files: patterns are paths inside the repo"):
+        load_task(bad)
     bad.write_text(text.replace("      from: ", "      fro: "))
     with pytest.raises(TaskError, match=r"unknown key 'fro' \(did you mean 'from'\?\)"):
         load_task(bad)

@@ -129,6 +129,11 @@ def parse_hub(fail: Any, where: str, data: Any, splits_ok: Any) -> HubSource:
         v = data.get(key, {})
         if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
             raise fail(f"{where}.{key}: expected {{name: name}}")
+    import re
+
+    hub_id = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+    if not hub_id.match(str(data["id"])) or ".." in str(data["id"]):
+        raise fail(f"{where}.id: {short(data['id'])} is not a Hub dataset id ORG/NAME")
     if not isinstance(data["splits"], dict):
         raise fail(f"{where}.splits: expected {{split: {{files: [...], rows: N}}}}")
     splits = {}
@@ -146,6 +151,10 @@ def parse_hub(fail: Any, where: str, data: Any, splits_ok: Any) -> HubSource:
         rows = s.get("rows")
         if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 1):
             raise fail(f"{w}.rows: expected the published number of rows (a positive integer)")
+        if "id" in s and (not hub_id.match(str(s["id"])) or ".." in str(s["id"])):
+            raise fail(f"{w}.id: {short(s['id'])} is not a Hub dataset id ORG/NAME")
+        if any(".." in Path(f).parts or f.startswith("/") for f in files):
+            raise fail(f"{w}.files: patterns are paths inside the repo (no '..', no leading '/')")
         cols = s.get("columns", {})
         if not isinstance(cols, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in cols.items()):
             raise fail(f"{w}.columns: expected {{name: name}}")
