@@ -399,7 +399,7 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         citation=src.citation if src else None,
         files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),
         hub_rows=list(hub.items()), changed=list((data.get("changed") or {}).items()),
-        comparable=data["source"] == task.default_source and not data.get("changed"),
+        comparable=task.comparable(data["source"], data.get("changed")),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
     )
     return sign_card(str(card))

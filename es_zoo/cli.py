@@ -398,8 +398,7 @@ def tasks_cmd(name: str | None) -> None:
     task = load_task(name)
     rows = [("source", "where the data comes from without --data-dir", "licence")]
     for sname, src in task.sources.items():
-        embedded = any(n.startswith("embedded:") for es in src.files.values() for e in es for n in e)
-        if embedded:
+        if src.embedded:
             home = "shipped with es-zoo"
         elif src.hub is None:
             home = "no Hub copy known; --data-dir with the published files"

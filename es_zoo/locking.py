@@ -83,3 +83,13 @@ def _command() -> str:
 def only_lock(folder: Path) -> bool:
     """``folder`` holds nothing but (possibly) the lock file."""
     return folder.is_dir() and all(p.name == LOCK_NAME for p in folder.iterdir())
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed command created above its output folder (innermost first; a folder
+    something else wrote into meanwhile stays)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break

@@ -334,21 +334,13 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
         # created is removed, so the corrected command starts clean.
         if created and ((decision == "new" and isinstance(exc, CorpusError)) or only_lock(run_dir)):
             shutil.rmtree(run_dir, ignore_errors=True)
+            from es_zoo.locking import remove_empty
+
             remove_empty(new_parents)
         elif not had_lock_file and not isinstance(exc, FolderBusy):
             lock_file.unlink(missing_ok=True)  # a folder this command refused stays as it was
         raise
     return decision
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove the folders a failed command created above its output folder (innermost first; a folder
-    something else wrote into meanwhile stays)."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            break
 
 
 def _launch_key() -> str:

@@ -177,8 +177,7 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
             raise TaskError(f"--data-dir {data_dir}: no such folder (and not a Hub dataset id ORG/NAME)")
     else:
         d = None
-        embedded = any(n.startswith("embedded:") for es in src.files.values() for e in es for n in e)
-        if src.hub is not None and not src.hub.unavailable and not embedded:
+        if src.hub is not None and not src.hub.unavailable and not src.embedded:
             return _from_hub_source(task, src, labels, None, accept_changed)
     found: dict[str, list[Path]] = {}
     notes: list[str] = []
@@ -209,10 +208,7 @@ def _from_files(task: TaskDef, src: Any, labels: list[str], files: dict[str, lis
         if not is_split_name(split):
             raise TaskError(f"split '{split}' is not train, validation, test or test_<name>")
     splits = {split: read_split(task, src.format, paths, labels, src.fields, notes) for split, paths in files.items()}
-    relations = None
-    if task.kind == "parsing":
-        relations = sorted({r for rows in splits.values() for s in rows for r in s["deprel"]})
-    ds = to_dataset_dict(splits, task.kind, labels, relations)
+    ds = to_dataset_dict(splits, task.kind, labels)
     return TaskData(ds, src.name, "files", {k: [_shown(p) for p in v] for k, v in files.items()}, src.license, labels,
                     notes, citation=src.citation or "")
 
@@ -222,10 +218,7 @@ def _from_hub_source(task: TaskDef, src: Any, labels: list[str], local_root: Pat
     from es_zoo.tasks.hub_sources import load_hub_splits
 
     splits, notes, provenance = load_hub_splits(task, src, labels, local_root, accept_changed)
-    relations = None
-    if task.kind == "parsing":
-        relations = sorted({r for rows in splits.values() for s in rows for r in s["deprel"]})
-    ds = to_dataset_dict(splits, task.kind, labels, relations)
+    ds = to_dataset_dict(splits, task.kind, labels)
     origin = "hub:" + src.hub.describe() + (" (local snapshot)" if local_root is not None else "")
     return TaskData(ds, src.name, origin, {}, src.license, labels, notes, citation=src.citation or "",
                     hub=provenance["hub"], changed=provenance["changed"])

@@ -141,6 +141,11 @@ class Source:
     input: dict[str, Any] | None = None  # seq2seq: overrides the task's input template or target
     hub: Any = None  # es_zoo.tasks.hub_sources.HubSource: the source's Hub home (or why it has none)
 
+    @property
+    def embedded(self) -> bool:
+        """Whether the source is one of es-zoo's shipped fixtures (``embedded:`` files)."""
+        return any(n.startswith("embedded:") for entries in self.files.values() for e in entries for n in e)
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -191,6 +196,11 @@ class TaskDef:
         if name not in self.sources:
             raise TaskError(f"task '{self.name}' has no source '{name}'; its sources: {', '.join(self.sources)}")
         return self.sources[name]
+
+    def comparable(self, source: str, changed: Any = None) -> bool:
+        """Whether a score on ``source`` stands beside the published numbers: they were measured on the
+        task's first source (the paper's data), unchanged."""
+        return source == self.default_source and not changed
 
     def labels_for(self, source: str | None) -> list[str]:
         return list(self.source(source).labels or self.labels)

@@ -408,7 +408,11 @@ def recipe_hparams(model_name: str, task: TaskDef) -> tuple[dict[str, Any], str 
     recipe fine-tunes ``task`` with (a tiny run's tiny settings), and where they come from; for any other
     model ``({}, None)``: the task's defaults, the paper's. A run whose recipe does not fine-tune the task
     gets the task defaults, with a warning when the run is not paper-scale."""
-    from es_zoo.recipes import read_yaml, resolved_from_dict
+    from es_zoo.errors import EsZooError
+    from es_zoo.recipes import list_recipes, load_recipe, read_yaml, resolved_from_dict
+
+    def settings(cfg: Any) -> dict | None:
+        return next((dict(r.hparams) for r in [*cfg.glues.runs, *cfg.seq2seq.runs] if r.task == task.name), None)
 
     p = Path(str(model_name))
     found = next((d / "recipe.yaml" for d in (p, p.parent) if (d / "recipe.yaml").is_file()), None)
@@ -416,28 +420,26 @@ def recipe_hparams(model_name: str, task: TaskDef) -> tuple[dict[str, Any], str 
         return {}, None
     try:
         stored = resolved_from_dict(read_yaml(found), str(found))
-    except Exception:  # noqa: BLE001 - a damaged recipe is reported by the commands that need it
-        return {}, None
-    for run in list(stored.glues.runs) + list(stored.seq2seq.runs):
-        if run.task == task.name:
-            return dict(run.hparams), f"the {stored.recipe} recipe's {stored.preset} preset"
+    except (EsZooError, OSError, ValueError) as exc:  # the run is loaded anyway; its recipe cannot guide
+        return {}, f"the task's defaults ({found} could not be read: {str(exc).splitlines()[0][:160]})"
+    own = settings(stored)
+    if own is not None:
+        return own, f"the {stored.recipe} recipe's {stored.preset} preset"
     if stored.preset != "paper":
-        try:  # the run's recipe left the fine-tunes out: the shipped recipe's settings for this preset
-            from es_zoo.recipes import load_recipe
-
-            shipped = load_recipe(stored.recipe, stored.preset)
-            for run in list(shipped.glues.runs) + list(shipped.seq2seq.runs):
-                if run.task == task.name:
-                    return dict(run.hparams), f"the shipped {stored.recipe} recipe's {stored.preset} preset"
-        except Exception:  # noqa: BLE001 - a recipe that is not shipped (a copied file): the task defaults
-            pass
+        # the run's recipe left the fine-tunes out: the shipped recipe's settings for this preset
+        try:
+            shipped = settings(load_recipe(stored.recipe, stored.preset)) if stored.recipe in list_recipes() else None
+        except EsZooError:  # a preset the shipped recipe does not have
+            shipped = None
+        if shipped is not None:
+            return shipped, f"the shipped {stored.recipe} recipe's {stored.preset} preset"
         return {}, (f"the task's defaults, which are for a paper-scale model: the {stored.recipe} {stored.preset} "
                     f"recipe has no fine-tune of {task.name}, and a small model usually needs a larger "
                     "--learning-rate and more --epochs")
     return {}, None
 
 
-def _check_model(model_name: str, revision: str | None) -> None:
+def check_model(model_name: str, revision: str | None) -> None:
     """Resolve the model's config before any folder is claimed (a typo'd path or Hub id: nothing written)."""
     from es_zoo.loading import load_config
 
@@ -521,7 +523,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     if accelerator.is_main_process:
         try:
             decision = _claim_output_dir(out, spec, resume, overwrite, locks,
-                                         check=lambda: _check_model(model_name, revision))
+                                         check=lambda: check_model(model_name, revision))
         except BaseException as exc:
             if accelerator.num_processes == 1:
                 raise
@@ -572,7 +574,7 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
             lock.release()
         locks.clear()
         if created and only_lock(out):
-            from es_zoo.reproduce import remove_empty
+            from es_zoo.locking import remove_empty
 
             shutil.rmtree(out, ignore_errors=True)
             remove_empty(new_parents)

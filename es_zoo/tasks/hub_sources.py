@@ -86,9 +86,9 @@ class HubSource:
 
     def repos(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """``(repo, revision, patterns)`` of every repo the splits read, in split order."""
-        out: dict[tuple[str, str], list[str]] = {}
+        out: dict[tuple[str, str], dict[str, None]] = {}  # dicts keep the patterns' order, once each
         for s in self.splits.values():
-            out.setdefault((s.repo, s.revision), []).extend(p for p in s.files if p not in out.get((s.repo, s.revision), []))
+            out.setdefault((s.repo, s.revision), {}).update(dict.fromkeys(s.files))
         return [(r, rev, tuple(ps)) for (r, rev), ps in out.items()]
 
     def describe(self) -> str:
@@ -551,7 +551,7 @@ def download_suite(suite: str, tasks: list[str] | None, sources: dict[str, str] 
         raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")
     root = Path(local_dir).expanduser() if local_dir else None
     offline = offline_reason()
-    failed, fetched = 0, {}
+    failed, shown = 0, set()
     for name in tasks or SUITES[suite]:
         task = load_task(name)
         if task.suite != suite:
@@ -565,12 +565,11 @@ def download_suite(suite: str, tasks: list[str] | None, sources: dict[str, str] 
                          + "; pass --data-dir with the published files")
                 continue
             try:
-                for repo, revision, patterns in src.hub.repos():
-                    if (repo, revision) not in fetched:
-                        fetched[(repo, revision)] = fetch(repo, revision, patterns, None, offline, local_dir=root)
-                        echo(f"{repo}@{revision}: {fetched[(repo, revision)]}")
-                    else:
-                        fetch(repo, revision, patterns, None, offline, local_dir=root)
+                for repo, revision, patterns in src.hub.repos():  # a repo two sources share: its files once
+                    folder = fetch(repo, revision, patterns, None, offline, local_dir=root)
+                    if (repo, revision) not in shown:
+                        shown.add((repo, revision))
+                        echo(f"{repo}@{revision}: {folder}")
                 data = load_task_data(task, source=sname, data_dir=root, accept_changed=accept_changed)
             except TaskError as exc:
                 failed += 1

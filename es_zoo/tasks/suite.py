@@ -149,9 +149,9 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
         if n not in list_tasks():
             load_task(n)  # raises the unknown-task error with suggestions
     runs = suite_runs(suite, tasks, sources)
-    from es_zoo.tasks.finetune import _check_model
+    from es_zoo.tasks.finetune import check_model
 
-    _check_model(model, revision)  # a typo'd model fails before any data is downloaded or folder written
+    check_model(model, revision)  # a typo'd model fails before any data is downloaded or folder written
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
@@ -195,8 +195,7 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
             results["stopped_early"] = True
             break
         r["published"] = published_for(model, task)
-        # the published numbers were measured on the task's first source, unchanged: anything else is not comparable
-        r["comparable"] = data.source == task.default_source and not data.changed
+        r["comparable"] = task.comparable(data.source, data.changed)
         results["tasks"][key] = r
         results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
