@@ -343,14 +343,15 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         base_shown = f"a local model folder `{Path(base).name}`"
         recipe_file = next((d / "recipe.yaml" for d in (Path(base), Path(base).parent) if (d / "recipe.yaml").is_file()), None)
         if recipe_file is not None:
-            try:
-                import yaml
+            from es_zoo.errors import EsZooError
+            from es_zoo.recipes import read_yaml  # bounded: a run folder's recipe.yaml is input like any other
 
-                stored = yaml.safe_load(recipe_file.read_text(encoding="utf-8")) or {}
+            try:
+                stored = read_yaml(recipe_file)
                 base_shown = (f"an es-zoo run of the `{stored.get('recipe')}` recipe ({stored.get('preset')} preset, "
                               f"folder `{recipe_file.parent.name}`)")
-            except (OSError, yaml.YAMLError, AttributeError):
-                pass
+            except (EsZooError, OSError, ValueError, AttributeError):
+                pass  # the card names the folder only
     else:
         base_shown = f"`{base_model}`"
     metric = results["metric"]
