@@ -436,28 +436,21 @@ def _byte_images() -> dict[int, str]:
 def _wrap_bart(
     vocab: dict[str, int], merges: list[tuple[str, str]], *, model_max_length: int
 ) -> "PreTrainedTokenizerFast":
-    # transformers 5 has one BART tokenizer class, RobertaTokenizer (BartTokenizer and
-    # BartTokenizerFast are aliases of it; it is what facebook/bart-* load as). Like the other v5
-    # classes with their own __init__, it does not load tokenizer.json as it is: every load,
-    # AutoTokenizer's included, takes the vocabulary, merges and added tokens from it and rebuilds
-    # the rest from its own code and the flags of tokenizer_config.json (BPE without unk or byte
-    # fallback, ByteLevel pre-tokenizer with add_prefix_space and GPT-2's regex, no normalizer,
-    # ByteLevel decoder, RobertaProcessing "<s> A </s></s> B </s>" with trim_offsets). So the
-    # tokenizer is built here by that same constructor from the trained vocabulary and merges:
-    # what is saved and every reload are then the same pipeline by construction (the tests compare
-    # every part of the two backends). Anything BART's pipeline lacks (a normalizer, say) would be
-    # dropped on reload without a word, which is why there is none.
-    # The generic TokenizersBackend (PreTrainedTokenizerFast) would load tokenizer.json verbatim
-    # too, but BART code and users expect the BART class and its add_prefix_space option.
-    from tokenizers import AddedToken
-    from transformers import RobertaTokenizer
+    # BART's pipeline is built by transformers' own BART class (RobertaTokenizer in v5; BartTokenizer
+    # is an alias): BPE without unk or byte fallback, ByteLevel pre-tokenizer without prefix space and
+    # with GPT-2's regex, ByteLevel decoder, RobertaProcessing "<s> A </s></s> B </s>" with
+    # trim_offsets, "<mask>" taking the space before it. Unicode NFC is put in front of it: decomposed
+    # text ("e" + U+0301) then gives the same ids as "é" for every user of the saved folder. That class
+    # rebuilds its pipeline from tokenizer_config.json on every load and would drop the normalizer, so
+    # the tokenizer is saved as the generic class (TokenizersBackend; PreTrainedTokenizerFast is its
+    # alias), which AutoTokenizer loads from tokenizer.json as it is -- as BETO's and T5S's are.
+    from tokenizers import AddedToken, normalizers
+    from transformers import PreTrainedTokenizerFast, RobertaTokenizer
 
     if model_max_length < 1:
         raise EsZooError(f"model_max_length must be >= 1, got {model_max_length}")
     bos, pad, eos, unk = BART_SPECIAL_TOKENS
-    return RobertaTokenizer(
-        vocab=vocab,
-        merges=merges,
+    specials = dict(
         bos_token=bos,
         eos_token=eos,
         sep_token=eos,
@@ -466,9 +459,15 @@ def _wrap_bart(
         pad_token=pad,
         # As in BART: "<mask>" takes the space before it (lstrip), as the "Ġ" word it stands for would.
         mask_token=AddedToken(BART_MASK_TOKEN, lstrip=True, rstrip=False, normalized=False, special=True),
-        add_prefix_space=False,
-        trim_offsets=True,
+    )
+    bart = RobertaTokenizer(vocab=vocab, merges=merges, add_prefix_space=False, trim_offsets=True, **specials)
+    backend = bart.backend_tokenizer
+    backend.normalizer = normalizers.NFC()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        **specials,
         model_max_length=model_max_length,
+        model_input_names=["input_ids", "attention_mask"],  # BART has no segment ids
         clean_up_tokenization_spaces=False,  # decode must give the text back, spaces before "." included
     )
 
@@ -486,7 +485,7 @@ def train_byte_level_bpe(
     the space before it, "Ġ" in tokens), every byte of the UTF-8 text has a token of its own, and
     merges are learned over bytes. So nothing is ever ``<unk>`` and ``decode`` gives back exactly
     the text that was encoded (accents, ñ, ¿¡, «», newlines, runs of spaces, emoji). There is no
-    normalizer, as in BART: text is tokenized as it comes (NFC text is expected, as everywhere).
+    normalizer but Unicode NFC (BART has none), so decomposed accents give the ids of composed ones.
 
     The vocabulary holds at most ``vocab_size`` entries: ``<s>`` ``<pad>`` ``</s>`` ``<unk>`` at
     ids 0..3, the 256 bytes, the learned merges (most frequent first), and ``<mask>`` as the last
@@ -502,7 +501,7 @@ def train_byte_level_bpe(
         >>> tok.decode(tok("¡Olé! 😀")["input_ids"], skip_special_tokens=True)
         '¡Olé! 😀'
     """
-    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import BPE
     from tokenizers.trainers import BpeTrainer
 
@@ -516,7 +515,8 @@ def train_byte_level_bpe(
         raise EsZooError(f"min_frequency must be >= 1, got {min_frequency}")
 
     backend = Tokenizer(BPE())
-    # What RobertaTokenizer rebuilds (see _wrap_bart): no prefix space, GPT-2's regex.
+    # BART's pipeline (see _wrap_bart): NFC, no prefix space, GPT-2's regex.
+    backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     trainer = BpeTrainer(
         vocab_size=vocab_size - 1,  # <mask> comes last, after the learned merges
@@ -825,8 +825,7 @@ def build_tokenizer(
             )
         for name, value in (("lowercase", lowercase), ("strip_accents", strip_accents)):
             if value:
-                # BART's and T5's tokenizers are cased; and transformers rebuilds RobertaTokenizer's
-                # pipeline on load without a normalizer, so a lower-casing BPE would not survive.
+                # BART's and T5's tokenizers are cased (their papers' and the published ones).
                 raise EsZooError(f"tokenizer.{name} applies to kind 'wordpiece' only, not {kind!r}")
     if kind != "sentencepiece_unigram" and extra_ids:
         raise EsZooError(

@@ -190,6 +190,25 @@ def test_unigram_keeps_spanish_characters_and_newlines(unigram):
     assert unigram.tokenize("º")[-1] == "º" and unigram.tokenize("ª")[-1] == "ª"
 
 
+def test_bpe_is_bart_pipeline_behind_nfc(bpe, tmp_path):
+    """BART's own pipeline (transformers' BART class) with Unicode NFC in front, kept on reload."""
+    from transformers import AutoTokenizer, RobertaTokenizer
+
+    model = json.loads(bpe.backend_tokenizer.to_str())["model"]
+    bart = RobertaTokenizer(vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]],
+                            add_prefix_space=False, trim_offsets=True, mask_token="<mask>")
+    ours, theirs = json.loads(bpe.backend_tokenizer.to_str()), json.loads(bart.backend_tokenizer.to_str())
+    for part in ("pre_tokenizer", "post_processor", "decoder"):
+        assert ours[part] == theirs[part], part
+    assert ours["normalizer"] == {"type": "NFC"} and theirs["normalizer"] is None
+    bpe.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    decomposed, composed = "e\u0301l cafe\u0301 esta\u0301 en la cancio\u0301n", "él café está en la canción"
+    assert decomposed != composed
+    assert _ids(loaded, decomposed) == _ids(loaded, composed) == _ids(bpe, composed)
+    assert "token_type_ids" not in loaded("a", "b")  # BART has no segment ids
+
+
 def test_unigram_falls_back_to_bytes(unigram):
     assert unigram.tokenize("😀") == ["▁", "<0xF0>", "<0x9F>", "<0x98>", "<0x80>"]
     assert unigram.decode(_ids(unigram, "漢字 y 😀")) == "漢字 y 😀"
@@ -213,7 +232,7 @@ def _same_backend(a, b):
 @pytest.mark.parametrize(
     "kind, size, extra_ids, cls",
     [
-        ("byte_level_bpe", BPE_SIZE, 0, "RobertaTokenizer"),
+        ("byte_level_bpe", BPE_SIZE, 0, "TokenizersBackend"),
         ("sentencepiece_unigram", UNIGRAM_SIZE, 100, "TokenizersBackend"),
     ],
 )
@@ -243,12 +262,13 @@ def test_autotokenizer_reloads_the_same_tokenizer(corpus, heldout, tmp_path, kin
 
 
 def test_trained_bpe_is_the_trainer_output_unchanged(corpus, bpe):
-    """The RobertaTokenizer wrapper encodes exactly as the raw trained byte-level BPE."""
-    from tokenizers import Tokenizer, pre_tokenizers
+    """The saved wrapper encodes exactly as the raw trained byte-level BPE."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import BPE
     from tokenizers.trainers import BpeTrainer
 
     raw = Tokenizer(BPE())
+    raw.normalizer = normalizers.NFC()
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = BpeTrainer(vocab_size=BPE_SIZE - 1, min_frequency=2, show_progress=False,
                          special_tokens=list(BART_SPECIAL_TOKENS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
