@@ -360,8 +360,8 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
     pipeline = {"sequence": "text-classification", "token": "token-classification", "qa": "question-answering",
                 "parser": None, "seq2seq": _SEQ2SEQ_PIPELINE.get(task.kind, "text2text-generation")}[task.head]
     hub = data.get("hub") or {}
-    evals = eval_results(task.suite, task.name, task.head, task.kind, data["source"],
-                         {name: part["metrics"] for name, part in results["splits"].items()}, hub_splits=hub)
+    evals = eval_results(task, data["source"], {name: part["metrics"] for name, part in results["splits"].items()},
+                         hub_splits=hub)
     origin = data.get("origin", "")
     if hub:
         hub_ids = sorted({h["id"] for h in hub.values()})
@@ -401,6 +401,7 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),
         hub_rows=list(hub.items()), changed=list((data.get("changed") or {}).items()),
         comparable=task.comparable(data["source"], data.get("changed")),
+        fixture=bool(src and src.embedded),
         versions=", ".join(f"{k} {v}" for k, v in library_versions().items()),
     )
     return sign_card(str(card))
@@ -426,15 +427,20 @@ _HUB_TASK = {"pair": "text-classification", "document": "text-classification", "
              "generative_qa": "text2text-generation", "dialogue": "text2text-generation"}
 
 
-def eval_results(suite: str, task: str, head: str, kind: str, source: str, splits: dict[str, dict],
-                 hub_splits: dict | None = None) -> list:
+def eval_results(task: Any, source: str, splits: dict[str, dict], hub_splits: dict | None = None) -> list:
     """``EvalResult`` rows for every score of every split (counts, signatures and variant notes left out).
+
     A split read from the Hub is named by its Hub dataset, config and revision (``hub_splits``: split -> id,
-    config, revision); others by the es-zoo suite dataset and config it comes from (``es-zoo datasets build``)."""
+    config, revision); one read from the source's published files by the source's Hub home when it has one
+    (no revision: the files were the user's), else by the source's name. Scores on es-zoo's shipped
+    fixtures are left out: they are samples, not a benchmark's split, and the Hub would list them under
+    the benchmark (the card's body shows them, marked)."""
     from huggingface_hub import EvalResult
 
-    from es_zoo.tasks.data import config_name
-
+    src = task.sources.get(source)
+    if src is None or src.embedded:
+        return []
+    home = src.hub if src.hub is not None and not src.hub.unavailable else None
     rows = []
     for split, metrics in splits.items():
         for key, value in metrics.items():
@@ -446,11 +452,14 @@ def eval_results(suite: str, task: str, head: str, kind: str, source: str, split
             if hub[0] == "rouge":
                 config = "paper (rouge-score default tokenizer, stemmer)" if paper else "spanish (es-zoo tokenizer)"
             where = (hub_splits or {}).get(split)
+            if where is None and home is not None and split in home.splits:
+                part = home.splits[split]
+                where = {"id": part.repo, "config": part.config or home.config, "revision": None}
             rows.append(EvalResult(
-                task_type=_HUB_TASK.get(kind, "text2text-generation" if head == "seq2seq" else "text-classification"),
-                task_name=task, dataset_type=where["id"] if where else f"es-zoo/{suite}",
-                dataset_name=f"{task} ({source})", dataset_revision=where["revision"] if where else None,
-                dataset_config=(where["config"] or None) if where else config_name(task, source), dataset_split=split,
+                task_type=_HUB_TASK.get(task.kind, "text2text-generation" if task.head == "seq2seq" else "text-classification"),
+                task_name=task.name, dataset_type=where["id"] if where else source,
+                dataset_name=f"{task.name} ({source})", dataset_revision=where["revision"] if where else None,
+                dataset_config=(where["config"] or None) if where else None, dataset_split=split,
                 metric_type=hub[0], metric_name=hub[1] + (" (paper variant)" if paper else ""),
                 metric_config=config, metric_value=round(float(value), 4)))
     return rows
@@ -468,7 +477,7 @@ def run_eval_results(results: dict) -> list:
             main = r["metric"]["main"]
             for split, other in (r.get("other_splits") or {}).items():
                 splits[split] = {main: other["main"]}
-            rows += eval_results(suite, name, task.head, task.kind, r["source"], splits)
+            rows += eval_results(task, r["source"], splits, hub_splits=(r.get("data") or {}).get("hub"))
     return rows
 
 

@@ -221,9 +221,8 @@ def test_pos_finetune_writes_a_hub_ready_model_and_scores_words(micro_beto, tmp_
     AutoTokenizer.from_pretrained(out / "model")
     card = ModelCard.load(out / "model" / "README.md")
     assert card.data.language == "es" and card.data.base_model is None  # a local model has no Hub id
-    metrics = card.data.eval_results
-    assert [(m.metric_type, m.dataset_split) for m in metrics] == [("accuracy", "test")]
-    assert metrics[0].metric_value == pytest.approx(r["metrics"]["accuracy"], abs=1e-3)
+    assert card.data.eval_results is None and "left out of the card's model-index" in card.text  # a fixture
+    assert f"| test | {r['metrics']['accuracy']:.2f} |" in card.text
     # the predictions file scores the same with `es-zoo score`, and a wrong length is an error
     again = score_file("pos", out / "predictions" / "test.jsonl", source="shipped")
     assert again["accuracy"] == pytest.approx(r["metrics"]["accuracy"])
