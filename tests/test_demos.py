@@ -125,6 +125,49 @@ def test_contractions_split_the_way_ud_does() -> None:
     assert parts["comerlo"] == ["comer", "lo"] and parts["diciéndoselo"] == ["diciendo", "se", "lo"]
     assert parts["Carla"] == ["Carla"] and parts["cine"] == ["cine"]  # a name, a noun: one word each
     assert all(p == [w] for w, _, _, p in P.ud_words("La perla y el pelo de los pájaros."))
+    # the accent the clitics moved goes (UD's word has none); ñ and oír's accent stay
+    parts = {w: p for w, _, _, p in P.ud_words("decírselo dándole ceñirlo oírlo irse verte")}
+    assert parts == {"decírselo": ["decir", "se", "lo"], "dándole": ["dando", "le"], "ceñirlo": ["ceñir", "lo"],
+                     "oírlo": ["oír", "lo"], "irse": ["ir", "se"], "verte": ["ver", "te"]}
+    # words that only look like verb + pronoun stay whole: a lone "os", "-ier"/"-uer", pronouns out of order
+    text = "La muerte, la suerte y los primeros compañeros de los gobiernos poderosos."
+    assert all(p == [w] for w, _, _, p in P.ud_words(text))
+
+
+def test_contraction_split_agrees_with_held_out_ud() -> None:
+    """Against UD AnCora v2.2 (not shipped, so not what the word lists came from): its multiword tokens
+    (verb + clitics; AnCora keeps "del" and "al" as one word, GSD and the shipped data split them) split as
+    UD does, and almost no single word splits."""
+    from tests.conftest import SHARED_DATA
+
+    files = sorted((SHARED_DATA / "ud" / "r2.2").glob("es_ancora-ud-*.conllu"))
+    if not files:
+        pytest.skip("../shared/data/ud is not beside the checkout")
+    right = multi = split_single = single = 0
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        inside = 0
+        for i, line in enumerate(lines):
+            cols = line.split("\t")
+            if len(cols) != 10:
+                continue
+            if "-" in cols[0]:
+                a, b = (int(x) for x in cols[0].split("-"))
+                gold = [lines[j].split("\t")[1].lower() for j in range(i + 1, i + 2 + b - a)]
+                [(_, _, _, got)] = P.ud_words(cols[1].lower())
+                multi += 1
+                right += [g.lower() for g in got] == gold
+                inside = b - a + 1
+            elif cols[0].isdigit():
+                if inside:
+                    inside -= 1
+                    continue
+                if cols[1].isalpha() and cols[1].lower() not in ("al", "del"):
+                    single += 1
+                    split_single += len(P.ud_words(cols[1])[0][3]) > 1
+    print(f"{right}/{multi} multiword tokens, {split_single}/{single} single words split")
+    assert multi > 300 and right / multi > 0.95
+    assert single > 50_000 and split_single / single < 0.001
 
 
 def test_parsing_draws_a_tree(servers: dict) -> None:

@@ -50,62 +50,92 @@ def words(text: str) -> list[tuple[str, int, int]]:
 
 
 _MULTIWORD: dict[str, list[str]] | None = None
+_SINGLE: frozenset[str] = frozenset()
 
 
 def multiword_table() -> dict[str, list[str]]:
     """Surface tokens that UD splits into several words ("del" -> "de" + "el", "dámelo" -> "da" + "me" +
     "lo"), lower-cased, read from the multiword-token lines of the UD Spanish data shipped with es-zoo
-    (each form's most frequent split). A POS model scores UD words, so the demo tags those words."""
-    global _MULTIWORD
+    (each form's most frequent split). A POS model scores UD words, so the demo tags those words. The
+    lower-case forms the same data has as single words are kept too (:func:`_verb_with_clitics` never
+    splits them)."""
+    global _MULTIWORD, _SINGLE
     if _MULTIWORD is None:
         from collections import Counter
 
         from es_zoo.tasks.data import EMBEDDED_TASK_DIR
 
         seen: dict[str, Counter] = {}
+        single: set[str] = set()
         for path in sorted(EMBEDDED_TASK_DIR.glob("ud-*.conllu")):
             lines = path.read_text(encoding="utf-8").splitlines()
+            inside = 0  # the words of a multiword token are not single words
             for i, line in enumerate(lines):
                 cols = line.split("\t")
-                if len(cols) == 10 and "-" in cols[0] and cols[0].replace("-", "").isdigit():
+                if len(cols) != 10:
+                    continue
+                if "-" in cols[0] and cols[0].replace("-", "").isdigit():
                     a, b = (int(x) for x in cols[0].split("-"))
                     parts = [c.split("\t")[1] for c in lines[i + 1:i + 2 + b - a]]
                     seen.setdefault(cols[1].lower(), Counter())[tuple(p.lower() for p in parts)] += 1
+                    inside = b - a + 1
+                elif cols[0].isdigit():
+                    if inside:
+                        inside -= 1
+                    elif cols[1].islower():
+                        single.add(cols[1])
         _MULTIWORD = {form: list(c.most_common(1)[0][0]) for form, c in seen.items()}
+        _SINGLE = frozenset(single)
     return _MULTIWORD
 
 
-_CLITICS = ("nos", "os", "me", "te", "se", "lo", "la", "los", "las", "le", "les")
+# Enclitic pronouns by their place in a cluster (se, then 2nd person, 1st, 3rd: "dándoselo", "decírtelo").
+_CLITIC_RANK = {"se": 0, "te": 1, "os": 1, "me": 2, "nos": 2, "lo": 3, "la": 3, "los": 3, "las": 3, "le": 3, "les": 3}
+_CLITICS = tuple(sorted(_CLITIC_RANK, key=len, reverse=True))
+_SHORT_VERBS = ("dar", "ver", "ir", "ser", "oír")  # infinitives under four letters that take clitics
 _VERB_CLITIC_RE = None
 
 
 def _verb_with_clitics(word: str) -> list[str] | None:
     """An infinitive or gerund with enclitic pronouns, split as UD does ("comerlo" -> "comer" + "lo",
-    "diciéndoselo" -> "diciendo" + "se" + "lo"); None for anything else. Imperatives ("dámelo") are split
-    only when the shipped UD data has them (:func:`multiword_table`): without a verb lexicon their
-    endings are not told apart from nouns'."""
+    "diciéndoselo" -> "diciendo" + "se" + "lo", "decírselo" -> "decir" + "se" + "lo"); None for anything
+    else. Written without a verb lexicon, so it only splits what no other word looks like: the pronouns
+    in their only possible order, each once; never a lone "os" ("primeros", "compañeros"); never after
+    "-ier"/"-uer", which no infinitive ends in ("muerte", "fuerte", "gobiernos"); never a lower-case
+    word the shipped UD data has as a single word. Imperatives ("dámelo") are split only when the
+    shipped UD data has them (:func:`multiword_table`): without a lexicon their endings are not told
+    apart from nouns' ("pétalo", "ángeles")."""
     import re
     import unicodedata
 
     global _VERB_CLITIC_RE
     if _VERB_CLITIC_RE is None:
-        clitic = "|".join(sorted(_CLITICS, key=len, reverse=True))
-        _VERB_CLITIC_RE = re.compile(rf"^(?P<verb>[a-zñ]{{2,}}?(?:ar|er|ir|ír|[aá]ndo|i[eé]ndo|y[eé]ndo))"
+        clitic = "|".join(_CLITICS)
+        _VERB_CLITIC_RE = re.compile(rf"^(?P<verb>[a-zñáéíóú]*?(?:[aeií]r|[aá]ndo|i[eé]ndo|y[eé]ndo))"
                                      rf"(?P<clitics>(?:{clitic}){{1,3}})$")
     if not word.islower():
         return None  # a capitalised word is more often a name ("Carla") than a verb
+    multiword_table()
     m = _VERB_CLITIC_RE.match(word)
-    if m is None or len(m.group("verb")) < 4:
+    if m is None or word in _SINGLE:
         return None
-    verb = m.group("verb")
-    if verb.endswith(("ándo", "iéndo", "yéndo")):  # the accent only marks the stress the clitics moved
-        verb = "".join(c for c in unicodedata.normalize("NFD", verb) if unicodedata.category(c) != "Mn")
-    rest, clitics = m.group("clitics"), []
+    verb, rest, clitics = m.group("verb"), m.group("clitics"), []
     while rest:
-        piece = next(c for c in sorted(_CLITICS, key=len, reverse=True) if rest.startswith(c))
+        piece = next(c for c in _CLITICS if rest.startswith(c))
         clitics.append(piece)
         rest = rest[len(piece):]
-    return [verb, *clitics]
+    ranks = [_CLITIC_RANK[c] for c in clitics]
+    if clitics == ["os"] or ranks != sorted(set(ranks)) or verb.endswith(("ier", "uer", "iér", "uér")):
+        return None
+    plain = unicodedata.normalize("NFC", unicodedata.normalize("NFD", verb).replace("\u0301", ""))  # keeps ñ
+    if verb.endswith("ír") and verb[-3:-2] in ("o", "e"):  # oír, reír, freír keep their accent
+        plain = verb
+    elif unicodedata.normalize("NFD", verb).count("\u0301") > 1:
+        return None  # two written accents: not a verb form
+    if len(plain) < 4 and plain not in _SHORT_VERBS and verb not in _SHORT_VERBS:
+        return None
+    # the accent only marks the stress the clitics moved ("dándole", "decírselo"): UD's word has none
+    return [plain, *clitics]
 
 
 def ud_words(text: str) -> list[tuple[str, int, int, list[str]]]:
