@@ -486,7 +486,7 @@ def _published_beside_measured(rec: Any, results: dict) -> list[dict]:
     and metric (on es-zoo's fixtures, so beside, not comparable)."""
     measured = {**(results.get("glues") or {}), **(results.get("seq2seq") or {})}
     rows = []
-    for s in rec.scores:
+    for s in rec.scores_for():
         row = dataclasses.asdict(s)
         m = measured.get(s.task)
         value = None

@@ -32,7 +32,13 @@ class UnknownModelError(EsZooError):
 
 @dataclass(frozen=True)
 class Score:
-    """One published number: ``value`` of ``metric`` on ``dataset``/``split`` for ``task``."""
+    """One published number: ``value`` of ``metric`` on ``dataset``/``split`` for ``task``.
+
+    ``by`` names who measured it when that is not the model's own paper or card (MarIA's evaluation
+    table also scores BETO and mBERT): such numbers are compared in ``es-zoo compare`` but never shown as
+    the model's own published result. ``metric`` is the source's own metric (F1 stays F1 where GLUES uses
+    accuracy); ``dataset`` names the evaluation as the source does, so two numbers are comparable only
+    when task, dataset, split and metric all agree."""
 
     task: str
     dataset: str
@@ -40,6 +46,16 @@ class Score:
     metric: str
     value: float
     source: str
+    by: Optional[str] = None
+
+    @property
+    def own(self) -> bool:
+        """Whether the number is the model's own published result (its paper or card)."""
+        return self.by is None
+
+    def benchmark(self) -> tuple[str, str, str, str]:
+        """What must agree for two numbers to be compared: task, dataset, split, metric."""
+        return (self.task, self.dataset, self.split or "", self.metric)
 
 
 @dataclass(frozen=True)
@@ -67,8 +83,10 @@ class ModelRecord:
     def vocab_size(self) -> Optional[int]:
         return self.tokenizer.get("vocab_size")
 
-    def scores_for(self, task: str | None = None) -> list[Score]:
-        return [s for s in self.scores if task is None or s.task == task]
+    def scores_for(self, task: str | None = None, own: bool = True) -> list[Score]:
+        """Published numbers for ``task`` (every task when None): the model's own (its paper or card)
+        unless ``own=False``, which adds those others measured (``Score.by``)."""
+        return [s for s in self.scores if (task is None or s.task == task) and (s.own or not own)]
 
     def to_dict(self) -> dict[str, Any]:
         import dataclasses
@@ -96,6 +114,11 @@ def _record(raw: dict, index: int) -> ModelRecord:
             scores.append(Score(**s))
         except TypeError as exc:
             raise EsZooError(f"{where}: scores[{j}]: {exc}") from None
+        bad = [k for k in ("task", "dataset", "metric", "source") if not isinstance(s.get(k), str) or not s[k].strip()]
+        if bad or isinstance(s.get("value"), bool) or not isinstance(s.get("value"), (int, float)) \
+                or not 0 <= s["value"] <= 100 or (s.get("by") is not None and not isinstance(s.get("by"), str)):
+            raise EsZooError(f"{where}: scores[{j}]: expected non-empty task, dataset, metric and source, a value "
+                             f"from 0 to 100 and an optional 'by' text; got {s!r}")
     data = {k: raw.get(k) for k in _REQUIRED + _OPTIONAL}
     data["scores"] = scores
     data["unknown"] = list(raw.get("unknown") or [])
@@ -151,3 +174,36 @@ def find_model(name: str) -> ModelRecord | None:
         return get_model(name)
     except UnknownModelError:
         return None
+
+
+def score_tasks() -> list[str]:
+    """Every task some catalogued model has a published score for."""
+    return sorted({s.task for r in _catalog().values() for s in r.scores})
+
+
+def compare_scores(names: list[str], task: str | None = None) -> list[dict[str, Any]]:
+    """The published scores of the models ``names`` side by side: one table per task, one row per
+    :meth:`Score.benchmark` (task, dataset, split, metric), a cell per model that has that number. Each row
+    says whether its metric is the es-zoo task's published metric (``metric_differs``)."""
+    from es_zoo.tasks.definitions import TaskError, load_task
+
+    records = [get_model(n) for n in names]
+    tasks = sorted({s.task for r in records for s in r.scores if task is None or s.task == task})
+    tables = []
+    for t in tasks:
+        try:
+            published = load_task(t).published
+            task_metric = published["metric"] if published else None
+        except TaskError:
+            task_metric = None
+        rows: dict[tuple, dict[str, Any]] = {}
+        for r in records:
+            for s in r.scores_for(t, own=False):
+                row = rows.setdefault(s.benchmark(), {
+                    "dataset": s.dataset, "split": s.split, "metric": s.metric, "task_metric": task_metric,
+                    "metric_differs": task_metric is not None and s.metric.lower() != task_metric.lower(),
+                    "values": {}})
+                row["values"].setdefault(r.name, {"value": s.value, "by": s.by, "source": s.source})
+        note = f"es-zoo task, published metric {task_metric}" if task_metric else "not an es-zoo task"
+        tables.append({"task": t, "note": note, "rows": list(rows.values())})
+    return tables

@@ -66,12 +66,25 @@ def cli() -> None:
 @click.argument("pattern", required=False)
 @click.option("--family", help="Only this family (bert, bart, t5, led, bert2bert, mbert, xlmr, ...).")
 @click.option("--kind", help="Only this kind (pretrained, finetuned, warm-started, baseline).")
+@click.option("--scores", "scores_task", metavar="TASK",
+              help="Instead of the list, the published scores of TASK of every matching model, side by side "
+                   "(as `es-zoo compare`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
-def list_cmd(pattern: str | None, family: str | None, kind: str | None, as_json: bool) -> None:
+def list_cmd(pattern: str | None, family: str | None, kind: str | None, scores_task: str | None, as_json: bool) -> None:
     """List catalogued models, optionally filtered by a glob PATTERN such as 'beto*'."""
     from es_zoo.catalog import get_model, list_models
 
     names = list_models(pattern, family=family, kind=kind)
+    if scores_task is not None:
+        names = [n for n in names if get_model(n).scores_for(scores_task, own=False)]
+        if not names:
+            from es_zoo.catalog import score_tasks
+
+            click.echo(f"no matching model has a published score for '{scores_task}'; tasks with scores: "
+                       f"{', '.join(score_tasks())}", err=True)
+            sys.exit(1)
+        _print_compare(names, scores_task, as_json)
+        return
     if as_json:
         click.echo(json.dumps([get_model(n).to_dict() for n in names], indent=2, ensure_ascii=False))
         return
@@ -109,15 +122,77 @@ def show_cmd(name: str, as_json: bool) -> None:
     click.echo("  tokenizer    " + ", ".join(f"{k}={v}" for k, v in r.tokenizer.items() if v is not None))
     if r.paper:
         click.echo(f"  paper        {r.paper.get('title')} ({r.paper.get('year')}) {r.paper.get('url') or ''}")
-    if r.scores:
+    if r.scores_for():
         click.echo("  published scores:")
         rows = [("task", "dataset", "split", "metric", "value", "source")]
-        rows += [(s.task, s.dataset, s.split or "", s.metric, f"{s.value:g}", s.source) for s in r.scores]
+        rows += [(s.task, s.dataset, s.split or "", s.metric, f"{s.value:g}", s.source) for s in r.scores_for()]
+        _table(rows, indent=4)
+    others = [s for s in r.scores if not s.own]
+    if others:
+        click.echo("  measured by others (see `es-zoo compare`):")
+        rows = [("task", "dataset", "split", "metric", "value", "by", "source")]
+        rows += [(s.task, s.dataset, s.split or "", s.metric, f"{s.value:g}", s.by, s.source) for s in others]
         _table(rows, indent=4)
     if r.unknown:
         click.echo(f"  unknown in the sources: {', '.join(r.unknown)}")
     if r.notes:
         click.echo(f"  note: {r.notes}")
+
+
+@cli.command("compare")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--task", help="Only this task (xnli, pawsx, ner, pos, qa, sts, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def compare_cmd(names: tuple[str, ...], task: str | None, as_json: bool) -> None:
+    """The published scores of several catalogued models side by side, one table per task.
+
+    \b
+    es-zoo compare beto-base-cased roberta-base-bne bertin-base
+    es-zoo compare beto-base-cased roberta-large-bne --task pawsx
+
+    Numbers stand in one row only when task, dataset (the evaluation, as its source names it), split and
+    metric agree; a model measured by someone else than its authors is marked with *. A metric other
+    than the es-zoo task's (F1 where GLUES reports accuracy) is flagged. Different rows are not
+    comparable.
+    """
+    from es_zoo.catalog import get_model
+
+    models = list(dict.fromkeys(get_model(n).name for n in names))
+    _print_compare(models, task, as_json)
+
+
+def _print_compare(models: list[str], task: str | None, as_json: bool) -> None:
+    from es_zoo.catalog import compare_scores
+
+    tables = compare_scores(models, task)
+    if as_json:
+        click.echo(json.dumps(tables, indent=2, ensure_ascii=False))
+        return
+    if not tables:
+        click.echo(f"none of {', '.join(models)} has a published score" + (f" for '{task}'" if task else ""), err=True)
+        sys.exit(1)
+    by: dict[str, int] = {}
+    for t in tables:
+        click.echo(f"{t['task']}  ({t['note']})")
+        rows = [("dataset", "split", "metric", *models)]
+        for r in t["rows"]:
+            cells = []
+            for m in models:
+                c = r["values"].get(m)
+                if c is None:
+                    cells.append("-")
+                    continue
+                mark = ""
+                if c["by"]:
+                    mark = "*" * by.setdefault(c["by"], len(by) + 1)
+                cells.append(f"{c['value']:g}{mark}")
+            metric = r["metric"] + (f" (not {r['task_metric']})" if r["metric_differs"] else "")
+            rows.append((r["dataset"], r["split"] or "-", metric, *cells))
+        _table(rows, indent=2)
+        click.echo()
+    for who, n in by.items():
+        click.echo(f"{'*' * n} measured by {who}, not the model's authors")
+    click.echo("Numbers in one row share task, dataset, split and metric; different rows are not comparable.")
 
 
 def _table(rows: list[tuple[str, ...]], indent: int = 0) -> None:

@@ -60,7 +60,7 @@ def summary_rows(results: dict) -> list[tuple[str, str, str]]:
     # The published scores, one row each, in the record's order: the same rows after every run of a recipe.
     # A reproduction never measures them (its fine-tunes use small fixtures): `es-zoo evaluate` does.
     if rec:
-        for sc in rec.scores:
+        for sc in rec.scores_for():
             rows.append((f"{sc.task} {sc.metric} ({sc.dataset}{', ' + sc.split if sc.split else ''})",
                          "not measured here", _fmt(sc.value)))
     # The run's own fine-tunes on the shipped fixtures: other data than any published score.

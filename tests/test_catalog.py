@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from click.testing import CliRunner
 
 from es_zoo.catalog import FAMILIES, KINDS, UnknownModelError, all_models, get_model, list_models
+from es_zoo.cli import cli
 from es_zoo.recipes import list_recipes
 
 RECORDS = all_models()
@@ -69,3 +71,58 @@ def test_unknown_name_suggests_close_matches() -> None:
     with pytest.raises(UnknownModelError, match="beto-base-cased"):
         get_model("beto-base-casd")
     assert get_model("dccuchile/bert-base-spanish-wwm-cased").name == "beto-base-cased"
+
+
+def _rec(name: str, scores: list[dict]) -> dict:
+    return {"name": name, "family": "roberta", "kind": "pretrained", "hub_id": f"org/{name}", "languages": ["es"],
+            "architecture": {}, "tokenizer": {"kind": "bpe"}, "license": "mit", "paper": None, "scores": scores}
+
+
+def test_a_malformed_score_is_refused_with_its_path() -> None:
+    from es_zoo.catalog import _record
+    from es_zoo.errors import EsZooError
+
+    good = {"task": "pawsx", "dataset": "PAWS-X es", "split": "test", "metric": "accuracy", "value": 89.0, "source": "x"}
+    _record(_rec("ok", [good]), 0)
+    for bad in ({**good, "value": 890.0}, {**good, "value": True}, {**good, "source": " "}, {**good, "by": 3},
+                {**good, "metric": None}):
+        with pytest.raises(EsZooError, match=r"models\[7\] \(m\): scores\[0\]: expected"):
+            _record(_rec("m", [bad]), 7)
+    with pytest.raises(EsZooError, match=r"scores\[0\]: .*unexpected keyword argument 'extra'"):
+        _record(_rec("m", [{**good, "extra": 1}]), 7)
+
+
+def test_numbers_measured_by_others_are_compared_but_never_the_models_own(monkeypatch) -> None:
+    from es_zoo import catalog
+    from es_zoo.catalog import _record, compare_scores
+
+    own = {"task": "pawsx", "dataset": "PAWS-X es (MarIA evaluation)", "split": "test", "metric": "accuracy",
+           "value": 90.0, "source": "table"}
+    records = {
+        "roberta-x": _record(_rec("roberta-x", [own, {**own, "task": "sts", "dataset": "STS 2017", "metric": "combined"}]), 0),
+        "beto-x": _record(_rec("beto-x", [
+            {**own, "dataset": "PAWS-X es", "split": None, "value": 89.05},  # its own paper
+            {**own, "value": 88.5, "by": "MarIA (Gutiérrez-Fandiño et al. 2022)"},  # the same table as roberta-x
+            {**own, "metric": "f1", "value": 88.0, "by": "MarIA (Gutiérrez-Fandiño et al. 2022)"}]), 1),
+    }
+    monkeypatch.setattr(catalog, "_catalog", lambda: records)
+    beto = records["beto-x"]
+    assert [s.value for s in beto.scores_for("pawsx")] == [89.05]  # what cards, summaries and evaluate show
+    assert len(beto.scores_for("pawsx", own=False)) == 3
+    [pawsx, sts] = compare_scores(["beto-x", "roberta-x"])
+    assert sts["task"] == "sts" and sts["note"] == "not an es-zoo task"
+    rows = {(r["dataset"], r["metric"]): r for r in pawsx["rows"]}
+    assert set(rows["PAWS-X es", "accuracy"]["values"]) == {"beto-x"}  # another evaluation: its own row
+    same = rows["PAWS-X es (MarIA evaluation)", "accuracy"]
+    assert {m: c["value"] for m, c in same["values"].items()} == {"beto-x": 88.5, "roberta-x": 90.0}
+    assert same["values"]["beto-x"]["by"] and same["values"]["roberta-x"]["by"] is None
+    assert not same["metric_differs"] and rows["PAWS-X es (MarIA evaluation)", "f1"]["metric_differs"]
+    res = CliRunner().invoke(cli, ["compare", "beto-x", "roberta-x", "--task", "pawsx"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "MarIA evaluation" in x and "accuracy" in x)
+    assert line.split()[-2:] == ["88.5*", "90"]
+    assert "f1 (not accuracy)" in res.output and "* measured by MarIA (Gutiérrez-Fandiño et al. 2022)" in res.output
+    res = CliRunner().invoke(cli, ["list", "--scores", "sts"])
+    assert res.exit_code == 0 and "roberta-x" in res.output and "beto-x" not in res.output
+    res = CliRunner().invoke(cli, ["list", "--scores", "nope"])
+    assert res.exit_code == 1 and "tasks with scores: pawsx, sts" in res.output

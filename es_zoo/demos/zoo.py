@@ -75,7 +75,7 @@ def published_rows() -> list[list]:
                 value = round(float(s.value), 2)
             except (TypeError, ValueError):
                 continue
-            rows.append([r.name, s.task, s.dataset, s.metric, value, "published"])
+            rows.append([r.name, s.task, s.dataset, s.metric, value, "published" if s.own else f"published by {s.by}"])
     return rows
 
 
@@ -83,7 +83,8 @@ def leaderboard(paths: list[str | Path], task: str = "all") -> list[list]:
     rows = published_rows() + measured_rows(paths)
     if task != "all":
         rows = [r for r in rows if r[1] == task]
-    return sorted(rows, key=lambda r: (r[1], r[3], -r[4]))
+    # rows that can be compared (task, dataset, metric) stand together, best first
+    return sorted(rows, key=lambda r: (r[1], r[2], r[3], -r[4]))
 
 
 def board_tasks(paths: list[str | Path]) -> list[str]:
