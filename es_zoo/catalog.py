@@ -22,7 +22,8 @@ from es_zoo.errors import EsZooError
 from es_zoo.resources import DATA_DIR
 
 CATALOG_FILE = DATA_DIR / "catalog.yaml"
-FAMILIES = ("bert", "roberta", "bart", "t5", "led", "bert2bert", "mbart", "mt5", "xlmr", "mbert")
+FAMILIES = ("bert", "roberta", "bart", "t5", "led", "bert2bert", "mbart", "mt5", "xlmr", "mbert", "albert", "distilbert",
+            "gpt2", "longformer")
 KINDS = ("pretrained", "finetuned", "warm-started", "baseline")
 
 

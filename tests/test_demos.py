@@ -211,7 +211,9 @@ def test_zoo_lists_the_catalogue_and_a_leaderboard(servers: dict, published_runs
     board, chart = servers["zoo"].predict("pos", api_name="/board")
     rows = board["data"]
     origins = {r[5] for r in rows}
-    assert origins == {"published", "measured"} and all(r[1] == "pos" for r in rows)
+    assert {"published", "measured"} <= origins and all(r[1] == "pos" for r in rows)
+    # numbers measured by others than the model's authors say so (MarIA's table scores BETO too)
+    assert origins - {"published", "measured"} == {"published by MarIA (Gutiérrez-Fandiño et al. 2022)"}
     measured = json.loads((published_runs["beto"] / "results.json").read_text())["glues"]["pos"]["main"]
     assert any(r[5] == "measured" and abs(r[4] - round(measured, 2)) < 1e-6 for r in rows)
     assert chart is not None
