@@ -395,7 +395,8 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         split_examples=sum(s.get("split_examples", 0) for s in results["splits"].values()),
         truncated=sum(s.get("truncated_sources", 0) + s.get("truncated_targets", 0) for s in results["splits"].values()),
         hp=results["hyperparameters"], training=results["training"],
-        published=[dataclasses.asdict(s) for s in published], published_model=published_rec.name if published_rec else None,
+        published=[{**dataclasses.asdict(s), "other_metric": s.metric.lower() != task.published["metric"].lower()}
+                   for s in published], published_model=published_rec.name if published_rec else None,
         data_license=data.get("license") or "unknown", data_note=src.note if src else None,
         citation=src.citation if src else None,
         files=[(k, v) for k, v in data.get("files", {}).items()], sizes=list(data.get("sizes", {}).items()),

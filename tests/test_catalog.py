@@ -126,3 +126,21 @@ def test_numbers_measured_by_others_are_compared_but_never_the_models_own(monkey
     assert res.exit_code == 0 and "roberta-x" in res.output and "beto-x" not in res.output
     res = CliRunner().invoke(cli, ["list", "--scores", "nope"])
     assert res.exit_code == 1 and "tasks with scores: pawsx, sts" in res.output
+
+
+def test_evaluate_never_puts_another_metric_beside_the_measured_one() -> None:
+    from es_zoo.tasks.definitions import load_task
+    from es_zoo.tasks.suite import published_for, table_rows
+
+    def cell(model: str, task: str, main: str) -> str:
+        t = load_task(task)
+        r = {"metric": {"main": main}, "published": published_for(model, t), "data": {"source": t.default_source},
+             "split": "test", "main": 50.0, "examples": 10, "comparable": True}
+        return table_rows({"tasks": {task: r}})[1][5]
+
+    # MarIA's PAWS-X number is F1; GLUES (and the task's published scores) use accuracy
+    assert cell("roberta-base-bne", "pawsx", "accuracy") == "[other metrics, not comparable: f1]"
+    # BETO's own PAWS-X accuracy; MarIA's re-measurement of BETO is not BETO's own published number
+    assert cell("beto-base-cased", "pawsx", "accuracy") == "89.05 (accuracy)"
+    qa = cell("beto-base-cased", "qa", "f1")
+    assert "45.88" not in qa and qa.endswith("[other metrics, not comparable: exact_match]") and "68.01 (f1, test, MLQA" in qa

@@ -133,6 +133,13 @@ def test_card_model_index_names_benchmark_datasets_and_leaves_fixtures_out(publi
     [e] = _model_index(finetune_card_text(task, ft))
     assert (e.dataset_type, e.dataset_config, e.dataset_revision) == ("ud-v1.4", None, None)
     assert "left out of the card's model-index" not in finetune_card_text(task, ft)
+    # a published number in another metric than the task's is marked in the card's published block
+    import dataclasses
+
+    ft["model"] = "beto-base-cased"  # BETO's POS number is F1 (the paper's definition)
+    assert "| f1 | 98.97 |" in finetune_card_text(task, ft)
+    as_accuracy = dataclasses.replace(task, published={"task": "pos", "metric": "accuracy"})
+    assert "| f1 (another metric than this task's: not comparable) | 98.97 |" in finetune_card_text(as_accuracy, ft)
 
 
 def test_card_command_keeps_a_card_a_person_edited(published_runs: dict, tmp_path: Path) -> None:

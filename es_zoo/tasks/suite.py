@@ -107,8 +107,11 @@ def published_for(model: str, task: TaskDef) -> list[dict]:
 
         found = [(m.name, s) for m in all_models() if m.base_model == rec.name
                  for s in m.scores_for(task.published["task"])]
+    # A number in another metric than the one the task's published scores use (F1 where GLUES reports
+    # accuracy, exact match beside F1) is kept but never shown as the comparable one.
+    want = task.published["metric"].lower()
     return [{"model": name, "dataset": s.dataset, "split": s.split, "metric": s.metric, "value": s.value,
-             "source": s.source} for name, s in found]
+             "source": s.source, "same_metric": s.metric.lower() == want} for name, s in found]
 
 
 def suite_runs(suite: str, tasks: list[str] | None, sources: dict[str, str] | None) -> list[tuple[str, str | None, str]]:
@@ -235,9 +238,14 @@ def table_rows(results: dict) -> list[tuple[str, ...]]:
     for n, r in results["tasks"].items():
         main = r["metric"]["main"]
         pub = r.get("published") or []
-        cell = ", ".join(f"{p['value']:g} ({p['metric']}{', ' + p['split'] if p['split'] else ''})" for p in pub)
+        same = [p for p in pub if p.get("same_metric", True)]
+        other = sorted({p["metric"] for p in pub if not p.get("same_metric", True)})
+        cell = ", ".join(f"{p['value']:g} ({p['metric']}{', ' + p['split'] if p['split'] else ''}"
+                         f"{', ' + p['dataset'] if len(same) > 1 else ''})" for p in same)
         if cell and r.get("comparable") is False:
             cell = "not comparable (other data): " + cell
+        if other:
+            cell = (cell + " " if cell else "") + f"[other metrics, not comparable: {', '.join(other)}]"
         rows.append((n, r["data"]["source"], r["split"], main, f"{r['main']:.2f}", cell or "-",
                      pub[0]["model"] if pub else "-", str(r["examples"])))
     for n, why in results.get("skipped", {}).items():
