@@ -126,6 +126,26 @@ def test_long_sentences_become_windows_and_every_word_is_read_once(tokenizer):
     assert 0 < p0 < len(ids) - 1
 
 
+def test_words_read_by_a_byte_level_bpe_keep_their_leading_space(tmp_path):
+    """RoBERTa-style tokenizers (MarIA's, es-zoo's byte-level BPE): a word of a NER/POS sentence is encoded as
+    in running text ("Ġmundo"), not glued to the word before ("mu" "ndo"); the caller's tokenizer is unchanged."""
+    from transformers import AutoTokenizer, RobertaTokenizer
+
+    from es_zoo.tasks.features import encode_words
+    from es_zoo.tokenization import train_byte_level_bpe
+
+    bpe = train_byte_level_bpe(["Hola mundo, la casa del pueblo. " * 4] * 40, vocab_size=320)
+    bpe.save_pretrained(tmp_path / "es-zoo")
+    vocab = bpe.get_vocab()
+    merges = [tuple(m) for m in __import__("json").loads(bpe.backend_tokenizer.to_str())["model"]["merges"]]
+    hub_like = RobertaTokenizer(vocab=vocab, merges=merges, add_prefix_space=False)  # as PlanTL-GOB-ES ships
+    for tok in (AutoTokenizer.from_pretrained(tmp_path / "es-zoo"), hub_like):
+        enc = encode_words(tok, [["Hola", "mundo", "casa"]], max_length=64, stride=16)
+        running = tok("Hola mundo casa", add_special_tokens=False)["input_ids"]
+        assert enc.windows[0]["input_ids"][2:-1] == running[-2:] == tok.convert_tokens_to_ids(["Ġmundo", "Ġcasa"])
+        assert tok(["mundo"], is_split_into_words=True)["input_ids"][1:-1] != tok.convert_tokens_to_ids(["Ġmundo"])
+
+
 def test_long_documents_and_pairs_are_split_not_truncated(tokenizer):
     from es_zoo.tasks.features import encode_sequences
 

@@ -116,9 +116,55 @@ def _parallel_windows(tokenizer: Any, text: str, pair: str, budget: int, stride:
     return out
 
 
+def word_level(tokenizer: Any) -> Any:
+    """The tokenizer to encode words given one by one. A byte-level BPE (RoBERTa's, BART's, MarIA's) marks a
+    word that follows a space with its own pieces ("Ġmundo"); encoding pre-split words without a prefix
+    space would give every word its glued-on form ("mu" "ndo"), pieces the model rarely saw in pretraining,
+    which is why RoBERTa taggers are used with ``add_prefix_space=True``. This returns a copy whose
+    byte-level pre-tokenizer adds that space (every word then reads as in running text), or the tokenizer
+    itself when nothing needs it (WordPiece, SentencePiece-style Metaspace)."""
+    import copy
+    import json
+
+    cached = getattr(tokenizer, "_es_zoo_word_level", None)
+    if cached is not None:
+        return cached
+    state = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer")
+    changed = False
+
+    def fix(node: Any) -> None:
+        nonlocal changed
+        if isinstance(node, dict):
+            if node.get("type") == "ByteLevel" and not node.get("add_prefix_space"):
+                node["add_prefix_space"] = True
+                changed = True
+            for value in node.values():
+                fix(value)
+        elif isinstance(node, list):
+            for value in node:
+                fix(value)
+
+    fix(state)
+    out = tokenizer
+    if changed:
+        from tokenizers import Tokenizer
+
+        out = copy.deepcopy(tokenizer)
+        whole = json.loads(tokenizer.backend_tokenizer.to_str())
+        whole["pre_tokenizer"] = state
+        out.backend_tokenizer.pre_tokenizer = Tokenizer.from_str(json.dumps(whole)).pre_tokenizer
+    try:
+        tokenizer._es_zoo_word_level = out
+    except AttributeError:
+        pass
+    return out
+
+
 def encode_words(tokenizer: Any, sentences: Sequence[Sequence[str]], max_length: int, stride: int) -> Encoded:
-    """Sentences of words as windows; every word gets exactly one (window, first sub-token) slot."""
+    """Sentences of words as windows; every word gets exactly one (window, first sub-token) slot (each word
+    encoded as in running text: :func:`word_level`)."""
     require_fast(tokenizer)
+    tokenizer = word_level(tokenizer)
     kw = _window_kwargs(tokenizer, max_length, stride)
     windows, example_of, slots_all, firsts = [], [], [], []
     n_split = 0
