@@ -60,3 +60,24 @@ def test_step_benchmarks_run_on_cpu(tmp_path: Path) -> None:
     for fam in seq["families"]:
         assert fam["es_zoo"]["tokens_per_s"] > 0 and fam["anchor"]["samples_per_s"] > 0
         assert fam["es_zoo"]["mfu"] is None
+
+
+@pytest.mark.slow
+def test_objective_benchmarks_print_both_anchors(tmp_path: Path) -> None:
+    """bench_denoising.py and bench_span_corruption.py run es-zoo beside the fairseq-shaped and nanoT5-shaped
+    anchors (the latter checked there to give es-zoo's exact arrays for the same mask) and print the ratios."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    bench = REPO / "benchmarks"
+    denoise = subprocess.run([sys.executable, str(bench / "bench_denoising.py"), "--batch", "4", "--length", "256",
+                              "--repeats", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert denoise.returncode == 0, denoise.stdout + denoise.stderr
+    assert "fairseq-shaped DenoisingDataset" in denoise.stdout
+    for what in ("fairseq-shaped anchor", "es-zoo per-row reference"):
+        (ratio,) = re.findall(rf"^ratio es-zoo / {what}: (\d+\.\d+)x", denoise.stdout, re.MULTILINE)
+        assert float(ratio) > 0
+    span = subprocess.run([sys.executable, str(bench / "bench_span_corruption.py"), "--seconds", "0.01"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert span.returncode == 0, span.stdout + span.stderr
+    ratios = re.findall(r"ratio es-zoo / nanoT5-shaped anchor (\d+\.\d+)x .*/ es-zoo per-example reference "
+                        r"(\d+\.\d+)x", span.stdout)
+    assert len(ratios) == 2 and all(float(r) > 0 for pair in ratios for r in pair), span.stdout

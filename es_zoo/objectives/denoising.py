@@ -50,8 +50,8 @@ the same length (a packed block); the noised rows differ in length and are right
 via random keys per sentence and a scatter of each sentence to its new offset, span coverage via a
 difference array over global word numbers, compaction and insertion via one scatter of every kept
 token to its final column. :func:`bart_denoise_reference` is the same algorithm one row at a time,
-with the shape of fairseq's code; the tests and ``benchmarks/bench_denoising.py`` use it as the
-anchor. The two consume the random generator differently, so they agree in distribution, not
+in numpy; the tests check the vectorized code against it, and ``benchmarks/bench_denoising.py`` times
+it beside a fairseq-shaped anchor (torch per example, as fairseq's ``DenoisingDataset``). The two consume the random generator differently, so they agree in distribution, not
 draw for draw.
 
 Example:

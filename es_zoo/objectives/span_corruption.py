@@ -26,8 +26,9 @@ with no Python loop over examples. :func:`compute_input_and_target_lengths` says
 yields a wanted inputs length (T5's ``random_spans_helper``): 568 raw tokens give 512 inputs and
 114 targets at the paper's settings.
 
-:func:`span_corrupt_reference` is a plain per-example transcription of the same steps; tests and
-``benchmarks/bench_span_corruption.py`` use it as the anchor.
+:func:`span_corrupt_reference` is a plain per-example transcription of the same steps; the tests check
+the vectorized code against it, and ``benchmarks/bench_span_corruption.py`` times it beside a
+nanoT5-shaped anchor (``DataCollatorForT5MLM``'s algorithm).
 
 Example:
     >>> import numpy as np
