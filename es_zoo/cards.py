@@ -64,126 +64,6 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-_BETO_BIB = """@inproceedings{CaneteCFP2020,
-  title     = {Spanish Pre-Trained BERT Model and Evaluation Data},
-  author    = {Ca{\\~n}ete, Jos{\\'e} and Chaperon, Gabriel and Fuentes, Rodrigo and Ho, Jou-Hui and Kang, Hojin and P{\\'e}rez, Jorge},
-  booktitle = {PML4DC at ICLR 2020},
-  year      = {2020}
-}"""
-_SEQ2SEQ_BIB = """@inproceedings{araujo-etal-2024-sequence,
-  title     = {Sequence-to-Sequence {S}panish Pre-trained Language Models},
-  author    = {Araujo, Vladimir and Trusca, Maria Mihaela and Tufi{\\~n}o, Rodrigo and Moens, Marie-Francine},
-  booktitle = {Proceedings of LREC-COLING 2024},
-  year      = {2024}
-}"""
-_BART_BIB = """@inproceedings{lewis-etal-2020-bart,
-  title     = {{BART}: Denoising Sequence-to-Sequence Pre-training for Natural Language Generation, Translation, and Comprehension},
-  author    = {Lewis, Mike and Liu, Yinhan and Goyal, Naman and Ghazvininejad, Marjan and Mohamed, Abdelrahman and Levy, Omer and Stoyanov, Veselin and Zettlemoyer, Luke},
-  booktitle = {Proceedings of ACL 2020},
-  year      = {2020}
-}"""
-_T5_BIB = """@article{raffel2020t5,
-  title   = {Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer},
-  author  = {Raffel, Colin and Shazeer, Noam and Roberts, Adam and Lee, Katherine and Narang, Sharan and Matena, Michael and Zhou, Yanqi and Li, Wei and Liu, Peter J.},
-  journal = {Journal of Machine Learning Research},
-  volume  = {21},
-  number  = {140},
-  year    = {2020}
-}"""
-_ROTHE_BIB = """@article{rothe-etal-2020-leveraging,
-  title   = {Leveraging Pre-trained Checkpoints for Sequence Generation Tasks},
-  author  = {Rothe, Sascha and Narayan, Shashi and Severyn, Aliaksei},
-  journal = {Transactions of the Association for Computational Linguistics},
-  volume  = {8},
-  year    = {2020}
-}"""
-
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
-
-
-def _family_text(cfg: ResolvedRecipe, results: dict) -> dict:
-    """What differs between a masked LM card and an encoder-decoder card."""
-    c, arch, h = cfg.config, cfg.config.model.architecture, results["heldout"]
-    params = f"{results['training']['parameters']:,} parameters"
-    if arch == "bert":
-        return dict(
-            summary="A Spanish BERT masked language model.", pipeline="fill-mask", tags=["masked-lm"],
-            model_class="AutoModelForMaskedLM",
-            usage_extra=("from transformers import pipeline\n\n"
-                         "fill = pipeline(\"fill-mask\", model=model, tokenizer=tokenizer)\n"
-                         "print(fill(f\"Madrid es la {tokenizer.mask_token} de España.\"))"),
-            architecture=f"BERT {c.model.num_hidden_layers} layers x {c.model.hidden_size} hidden x "
-                         f"{c.model.num_attention_heads} heads, {params}",
-            objective=f"whole-word masking, {c.objective.mlm_probability:.0%} of tokens, dynamic",
-            eval_intro=(f"Masked tokens chosen with whole-word masking (seed {h['seed']}) on {h['sequences']} "
-                        f"held-out sequences of {h['seq_len']} tokens ({h['masked_tokens']} masked tokens) that "
-                        "training never saw."),
-            eval_baseline_header="unigram baseline",
-            eval_rows=[("masked-token accuracy", _pct(h["masked_accuracy"]), _pct(h["unigram_accuracy"])),
-                       ("perplexity (masked tokens)", f"{h['perplexity']:.1f}", f"{h['unigram_perplexity']:.1f}")],
-            citations=[_BETO_BIB],
-        )
-    h0 = results.get("heldout_step0", {})
-    rows = [("loss (nats per target token)", f"{h['loss']:.3f}", f"{h0['loss']:.3f}" if h0 else "-"),
-            ("target-token accuracy (teacher forcing)", _pct(h["accuracy"]), _pct(h0["accuracy"]) if h0 else "-")]
-    if "span_accuracy" in h:
-        rows.append(("span accuracy (whole noise spans right)", _pct(h["span_accuracy"]),
-                     _pct(h0["span_accuracy"]) if h0 else "-"))
-    rows.append(("unigram baseline accuracy (same targets)", _pct(h["unigram_accuracy"]), ""))
-    if "span_token_accuracy" in h:
-        rows.append(("accuracy on the tokens inside spans (sentinels and </s> excluded)",
-                     _pct(h["span_token_accuracy"]), _pct(h0["span_token_accuracy"]) if "span_token_accuracy" in h0 else "-"))
-        rows.append(("unigram baseline on the same span tokens", _pct(h["span_token_unigram_accuracy"]), ""))
-    o = c.objective
-    if arch == "t5":
-        m = c.model
-        objective = (f"T5 span corruption: {o.noise_density:.0%} of the tokens in spans of mean length "
-                     f"{o.mean_noise_span_length:g}, one sentinel per span")
-        architecture = (f"T5 v1.1 {m.num_layers}+{m.num_decoder_layers} layers x {m.d_model} (d_ff {m.d_ff}, "
-                        f"{m.feed_forward_proj}, {m.num_heads} heads), {params}")
-        what, cites = "span-corrupted", [_SEQ2SEQ_BIB, _T5_BIB]
-    else:
-        objective = (f"BART text infilling: {o.mask_ratio:.0%} of the words in Poisson({o.poisson_lambda:g}) spans, "
-                     f"each span one <mask> ({o.random_ratio:.0%} random token), sentence permutation "
-                     f"{o.permute_sentence_ratio:.0%}; the decoder reconstructs the original text")
-        if arch == "bart":
-            m = c.model
-            architecture = (f"BART {m.encoder_layers}+{m.decoder_layers} layers x {m.d_model} "
-                            f"({m.encoder_attention_heads} heads, FFN {m.encoder_ffn_dim}), {params}")
-            cites = [_SEQ2SEQ_BIB, _BART_BIB]
-        else:
-            enc = results.get("encoder", {})
-            kind = "BETOShare (encoder and decoder share their weights)" if c.model.share_weights else \
-                "BETO2BETO (separate encoder and decoder weights)"
-            architecture = f"{kind}, warm-started from {enc.get('requested', c.model.encoder)}; {params}"
-            objective = ("warm start" + (f", then a denoising adaptation: {objective}" if results["training"]["steps"] else
-                                         " only (no further training)"))
-            cites = [_SEQ2SEQ_BIB, _ROTHE_BIB, _BETO_BIB]
-        what = "noised (infilled and permuted)"
-    return dict(
-        summary="A Spanish encoder-decoder (sequence-to-sequence) model, pretrained only: fine-tune it for a task.",
-        pipeline="text2text-generation", tags=["seq2seq", arch],
-        model_class="AutoModelForSeq2SeqLM",
-        usage_extra=("inputs = tokenizer(\"El <mask> de la casa era blanco.\", return_tensors=\"pt\")\n"
-                     "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))")
-        if arch == "bart" else
-        ("inputs = tokenizer(\"El perro <extra_id_0> en el jardín.\", return_tensors=\"pt\")\n"
-         "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=16)[0]))") if arch == "t5" else
-        ("# generation settings (decoder start [CLS], end [SEP]) are in generation_config.json\n"
-         "inputs = tokenizer(\"La casa era blanca.\", return_tensors=\"pt\")\n"
-         "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))"),
-        architecture=architecture, objective=objective,
-        eval_intro=(f"{h['sequences']} held-out blocks (input length {h['seq_len']}) that training never saw, "
-                    f"{what} once with seed {h['seed']} and scored with teacher forcing on "
-                    f"{h['target_tokens']:,} target tokens; the same inputs scored by the model before training "
-                    "(step 0) for comparison."),
-        eval_baseline_header="step 0 (before training)",
-        eval_rows=rows, citations=cites,
-    )
-
-
 def _is_hub_dataset(source: str) -> bool:
     """A corpus given as a Hub dataset id (not ``embedded``, not a local file or folder)."""
     import re
@@ -210,11 +90,13 @@ def model_card_text(cfg: ResolvedRecipe, results: dict, repo_id: str | None = No
     run measured, the published numbers of the reproduced checkpoint beside them."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    from es_zoo.reproduce import library_versions
+    from es_zoo.runinfo import library_versions
 
     rec = find_model(cfg.reproduces) if cfg.reproduces else None
     c = cfg.config
-    fam = _family_text(cfg, results)
+    from es_zoo.families import get_family
+
+    fam = get_family(cfg.config.model.architecture).card_text(cfg, results)
     data = ModelCardData(
         language="es",
         license=None,  # the weights are the user's to license; never copied from the reproduced model
@@ -329,7 +211,7 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
     measured scores), the body from ``model_cards/finetuned_card.md``."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    from es_zoo.reproduce import library_versions
+    from es_zoo.runinfo import library_versions
 
     base = results["model"]
     local = Path(base).exists()

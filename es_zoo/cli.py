@@ -390,15 +390,9 @@ def prepare_cmd(recipe: str, overrides: tuple[str, ...], output: str, preset: st
         slurm = SlurmOptions(partition=slurm_partition, time=slurm_time, cpus_per_task=slurm_cpus,
                              mem_per_cpu_gb=slurm_mem_per_cpu_gb, qos=slurm_qos, venv_path=slurm_venv,
                              sbatch_args=extra)
-    tokenizer_from = None
-    if cfg.model.architecture == "bert2bert":
-        from es_zoo.loading import resolve
+    from es_zoo.families import get_family
 
-        where, is_local = resolve(cfg.model.encoder)
-        if not is_local:
-            raise EsZooError("bert2bert takes its BETO's tokenizer: point model.encoder at a local BETO folder "
-                             "or run folder (es-zoo prepare bert2bert model.encoder=PATH ...)")
-        tokenizer_from = where
+    tokenizer_from = get_family(cfg.model.architecture).tokenizer_from(cfg)
     prepare(cfg, output, executor=executor, workers=workers, tasks=tasks, chunk_bytes=chunk_mb << 20,
             margin=margin, overwrite=overwrite, tokenizer_from=tokenizer_from, slurm=slurm,
             ray_options={"address": ray_address} if ray_address else None, echo=click.echo,

@@ -59,8 +59,10 @@ def unigram_baseline(train: Any, labels: np.ndarray, vocab_size: int) -> dict:
 def evaluate_mlm(
     model, heldout_stream: np.ndarray, data: "MLMData", *, seq_len: int, max_sequences: int = 512,
     batch_size: int = 32, seed: int = 1234, mlm_probability: float = 0.15, max_predictions: int = 20,
+    whole_word: bool = True, head: str = "cls",
 ) -> dict:
-    """Masked-token accuracy, loss and perplexity of ``model`` (a ``BertForMaskedLM``) on held-out text."""
+    """Masked-token accuracy, loss and perplexity of ``model`` (a masked LM whose head is the attribute
+    ``head``) on held-out text, masked as in training (whole words or single tokens)."""
     import torch
 
     from es_zoo.modeling import SparseMLM
@@ -77,9 +79,10 @@ def evaluate_mlm(
         seqs, rng=np.random.default_rng(seed), is_special=data.is_special,
         is_continuation=data.is_continuation, mask_token_id=data.mask_id, vocab_size=data.vocab_size,
         pad_token_id=data.pad_id, mlm_probability=mlm_probability, max_predictions=max_predictions,
+        whole_word=whole_word,
     )
     device = next(model.parameters()).device
-    scorer = SparseMLM(model).eval()
+    scorer = SparseMLM(model, head=head).eval()
     loss_sum, correct, count = 0.0, 0, 0
     with torch.inference_mode():
         for lo in range(0, n, batch_size):

@@ -22,7 +22,9 @@ import torch.nn.functional as F
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import BertForMaskedLM
 
-    from es_zoo.recipes import BartModelConfig, BertModelConfig, T5ModelConfig
+    from es_zoo.families.bart import BartModelConfig
+    from es_zoo.families.bert import BertModelConfig
+    from es_zoo.families.t5 import T5ModelConfig
 
 
 def build_bert_mlm(cfg: "BertModelConfig", *, vocab_size: int, pad_token_id: int) -> "BertForMaskedLM":
@@ -37,7 +39,9 @@ def build_bert_mlm(cfg: "BertModelConfig", *, vocab_size: int, pad_token_id: int
 
 
 class SparseMLM(torch.nn.Module):
-    """Wraps a ``BertForMaskedLM`` so the MLM head runs at the masked positions only.
+    """Wraps a masked LM (``BertForMaskedLM``, ``RobertaForMaskedLM``) so its MLM head runs at the masked
+    positions only. ``head`` names the model's head attribute (the family's: ``cls`` for BERT, ``lm_head``
+    for RoBERTa); the encoder is the model's base model (``model.bert``, ``model.roberta``).
 
     ``forward(input_ids, flat_positions, labels)`` returns the *summed* cross-entropy and the number
     of correct predictions. ``flat_positions`` index rows of the flattened ``(batch * length, hidden)``
@@ -47,17 +51,19 @@ class SparseMLM(torch.nn.Module):
     DistributedDataParallel sees the forward pass and synchronises the gradients.
     """
 
-    def __init__(self, model: "BertForMaskedLM") -> None:
+    def __init__(self, model: "BertForMaskedLM", head: str = "cls") -> None:
         super().__init__()
         self.model = model
+        self.head = head
 
     def forward(
         self, input_ids: torch.Tensor, flat_positions: torch.Tensor, labels: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        encoder = getattr(self.model, self.model.base_model_prefix)
+        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat_positions)
-        logits = self.model.cls(picked).float()
+        logits = getattr(self.model, self.head)(picked).float()
         loss_sum = F.cross_entropy(logits, labels, reduction="sum")
         correct = (logits.argmax(-1) == labels).sum()
         return loss_sum, correct

@@ -83,22 +83,18 @@ CLEANING_VERSION = 2  # es_zoo.corpus.clean_text + split_long; bump when cleanin
 # --------------------------------------------------------------------------------------------------
 
 
-def family_of(cfg: ResolvedRecipe) -> str:
-    return cfg.model.architecture
-
-
 def with_sentences(cfg: ResolvedRecipe) -> bool:
-    """BART's sentence permutation (BARTO, BERT2BERT) needs where sentences begin."""
-    return family_of(cfg) in ("bart", "bert2bert")
+    """Whether the family's objective needs where sentences begin (BART's sentence permutation)."""
+    from es_zoo.families import get_family
+
+    return get_family(cfg.model.architecture).sentence_starts
 
 
 def stream_tokens_per_sequence(cfg: ResolvedRecipe, seq_len: int) -> int:
     """Stream tokens one training sequence of ``seq_len`` consumes (the frame is not from the stream)."""
-    if family_of(cfg) == "t5":
-        from es_zoo.seq2seq_batches import block_length
+    from es_zoo.families import get_family
 
-        return block_length("t5", seq_len, cfg.objective)
-    return seq_len - 2
+    return get_family(cfg.model.architecture).stream_tokens_per_sequence(cfg, seq_len)
 
 
 def schedule_tokens(cfg: ResolvedRecipe) -> int:
@@ -121,7 +117,9 @@ def needed_tokens(cfg: ResolvedRecipe) -> int | None:
 
 def _model_max_length(cfg: ResolvedRecipe) -> int:
     # T5 has relative positions and no hard limit; its tokenizers say 512 (or the longest phase).
-    return getattr(cfg.model, "max_position_embeddings", None) or max(
+    from es_zoo.families import get_family
+
+    return get_family(cfg.model.architecture).model_max_length(cfg) or max(
         [512, cfg.evaluation.seq_len] + [p.seq_len for p in cfg.training.phases])
 
 
@@ -875,7 +873,7 @@ class SlurmOptions:
 
 
 def _versions() -> dict:
-    from es_zoo.reproduce import library_versions
+    from es_zoo.runinfo import library_versions
 
     out = library_versions()
     try:

@@ -99,7 +99,8 @@ _SIZE_LIMITS = {"hidden_size": 65536, "d_model": 65536, "d_kv": 4096, "intermedi
                 "relative_attention_max_distance": 1 << 20}
 
 
-def _check_sizes(cfg: Any) -> None:
+def check_model_sizes(cfg: Any) -> None:
+    """A model section's sizes within :data:`_SIZE_LIMITS` (a family's model dataclass calls it)."""
     for f in dataclasses.fields(cfg):
         limit = _SIZE_LIMITS.get(f.name)
         value = getattr(cfg, f.name)
@@ -107,123 +108,9 @@ def _check_sizes(cfg: Any) -> None:
             raise ValueError(f"{f.name} must be in [1, {limit:,}], got {value:,}")
 
 
-@dataclass
-class BertModelConfig:
-    """BERT encoder numbers (names as in transformers' BertConfig)."""
-
-    architecture: Literal["bert"] = "bert"
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    hidden_act: Literal["gelu", "relu", "gelu_new"] = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    # Attention kernel, passed to transformers (``attn_implementation``): sdpa (PyTorch's fused
-    # scaled-dot-product attention, transformers 5's default for this model), eager (the reference
-    # matmul + softmax), flex_attention (torch>=2.5) or flash_attention_2 (needs the flash-attn package
-    # and a CUDA GPU). Not saved in config.json: a published model loads with transformers' default.
-    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
-
-    def __post_init__(self) -> None:
-        _check_sizes(self)
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                f"({self.num_attention_heads})"
-            )
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1)")
-
-
-@dataclass
-class BartModelConfig:
-    """BART encoder-decoder numbers (names as in transformers' BartConfig)."""
-
-    architecture: Literal["bart"] = "bart"
-    d_model: int = 768
-    encoder_layers: int = 6
-    decoder_layers: int = 6
-    encoder_attention_heads: int = 12
-    decoder_attention_heads: int = 12
-    encoder_ffn_dim: int = 3072
-    decoder_ffn_dim: int = 3072
-    max_position_embeddings: int = 1024
-    activation_function: Literal["gelu", "relu", "gelu_new"] = "gelu"
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    activation_dropout: float = 0.0
-    init_std: float = 0.02
-    scale_embedding: bool = False
-    # Attention kernel, passed to transformers (``attn_implementation``): sdpa (PyTorch's fused
-    # scaled-dot-product attention, transformers 5's default for this model), eager (the reference
-    # matmul + softmax), flex_attention (torch>=2.5) or flash_attention_2 (needs the flash-attn package
-    # and a CUDA GPU). Not saved in config.json: a published model loads with transformers' default.
-    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
-
-    def __post_init__(self) -> None:
-        _check_sizes(self)
-        for heads in (self.encoder_attention_heads, self.decoder_attention_heads):
-            if self.d_model % heads:
-                raise ValueError(f"d_model ({self.d_model}) must be divisible by the attention heads ({heads})")
-        for name in ("dropout", "attention_dropout", "activation_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1)")
-
-
-@dataclass
-class T5ModelConfig:
-    """T5 v1.1 numbers (names as in transformers' T5Config): gated-GELU, untied embeddings."""
-
-    architecture: Literal["t5"] = "t5"
-    d_model: int = 768
-    d_kv: int = 64
-    d_ff: int = 2048
-    num_layers: int = 12
-    num_decoder_layers: int = 12
-    num_heads: int = 12
-    feed_forward_proj: Literal["gated-gelu", "relu", "gated-relu", "gelu"] = "gated-gelu"
-    dropout_rate: float = 0.0  # T5 v1.1 turns dropout off in pretraining
-    relative_attention_num_buckets: int = 32
-    relative_attention_max_distance: int = 128
-    tie_word_embeddings: bool = False  # T5 v1.1 unties the input and output embeddings
-    layer_norm_epsilon: float = 1e-6
-    initializer_factor: float = 1.0
-    # Attention kernel, passed to transformers (``attn_implementation``): sdpa (PyTorch's fused
-    # scaled-dot-product attention, transformers 5's default for this model), eager (the reference
-    # matmul + softmax), flex_attention (torch>=2.5) or flash_attention_2 (needs the flash-attn package
-    # and a CUDA GPU). Not saved in config.json: a published model loads with transformers' default.
-    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
-
-    def __post_init__(self) -> None:
-        _check_sizes(self)
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError("dropout_rate must be in [0, 1)")
-        if self.attn_implementation == "flash_attention_2":
-            # T5 adds a relative-position bias to the attention scores, which FlashAttention 2 cannot take.
-            raise ValueError("attn_implementation 'flash_attention_2' is not supported by T5 in transformers "
-                             "(its attention adds a position bias); use sdpa, eager or flex_attention")
-        if min(self.d_model, self.d_kv, self.d_ff, self.num_layers, self.num_decoder_layers, self.num_heads) < 1:
-            raise ValueError("model sizes must be >= 1")
-
-
-@dataclass
-class Bert2BertModelConfig:
-    """An ``EncoderDecoderModel`` warm-started from a BERT (Rothe et al., 2020) such as BETO."""
-
-    architecture: Literal["bert2bert"] = "bert2bert"
-    # Catalogue name, Hub id, local model folder, or an es-zoo run folder (its model/ is used).
-    encoder: str = "beto-base-cased"
-    share_weights: bool = False  # False: BETO2BETO (separate weights); True: BETOShare (tied)
-    # When ``encoder`` cannot be reached (offline, no such folder), reproduce this recipe/preset first
-    # and warm-start from its model; null: fail instead.
-    fallback_recipe: Optional[str] = "beto"
-    fallback_preset: str = "tiny"
+class ModelSection:
+    """The type of a preset's ``model:`` section: the model dataclass of the family its ``architecture``
+    names (es_zoo.families: BertModelConfig, BartModelConfig, T5ModelConfig, ...)."""
 
 
 @dataclass
@@ -490,7 +377,7 @@ class PresetConfig:
 
     description: str
     tokenizer: Optional[TokenizerConfig]  # null for bert2bert: the warm-start checkpoint brings its own
-    model: Union[BertModelConfig, BartModelConfig, T5ModelConfig, Bert2BertModelConfig]
+    model: ModelSection  # one of the registered families' model dataclasses (es_zoo.families)
     objective: Union[WholeWordMaskingConfig, DenoisingConfig, SpanCorruptionConfig]
     corpus: CorpusConfig
     training: TrainingConfig
@@ -503,8 +390,11 @@ class PresetConfig:
     unknown: list[str] = field(default_factory=list)  # what the sources leave unknown
 
     def __post_init__(self) -> None:
+        from es_zoo.families import get_family
+
         arch = self.model.architecture
-        tokenizer, objective = _FAMILIES[arch]
+        family = get_family(arch)
+        tokenizer, objective = family.tokenizer_kind, family.objective_kind
         have = self.tokenizer.kind if self.tokenizer is not None else None
         if have != tokenizer:
             want = f"tokenizer.kind '{tokenizer}'" if tokenizer else "no tokenizer section (tokenizer: null)"
@@ -512,19 +402,15 @@ class PresetConfig:
             raise ValueError(f"model.architecture '{arch}' needs {want}{why}, got {have!r}")
         if self.objective.kind != objective:
             raise ValueError(f"model.architecture '{arch}' needs objective.kind '{objective}', got '{self.objective.kind}'")
-        if not self.training.phases and arch != "bert2bert":
+        if not self.training.phases and family.needs_phases:
             raise ValueError("training.phases: at least one phase is required")
-        if arch == "t5" and self.training.mixed_precision == "fp16":
-            raise ValueError(
-                "T5 must not train in fp16: its activations overflow and the loss becomes NaN (a known "
-                "T5 problem); use training.mixed_precision=bf16 (GPU/TPU) or no"
-            )
-        if self.glues.runs and arch != "bert":
-            raise ValueError("glues.runs: GLUES fine-tunes need an encoder (bert recipes); encoder-decoders "
+        family.check(self)
+        if self.glues.runs and family.finetune_suite != "glues":
+            raise ValueError("glues.runs: GLUES fine-tunes need an encoder (bert, roberta recipes); encoder-decoders "
                              "have seq2seq.runs")
-        if self.seq2seq.runs and arch == "bert":
+        if self.seq2seq.runs and family.finetune_suite != "seq2seq":
             raise ValueError("seq2seq.runs: seq2seq fine-tunes need an encoder-decoder (barto, t5s, bert2bert); "
-                             "BERT recipes have glues.runs")
+                             "encoder recipes have glues.runs")
         for suite, config in (("glues", self.glues), ("seq2seq", self.seq2seq)):
             from es_zoo.tasks.definitions import TaskError, list_tasks, load_task
 
@@ -539,8 +425,8 @@ class PresetConfig:
                     task.hparams.replace(**run.hparams)
                 except TaskError as exc:
                     raise ValueError(f"{suite}.runs[{i}]: {exc}") from None
-        if any(p.max_predictions is not None for p in self.training.phases) and arch != "bert":
-            raise ValueError("training.phases[*].max_predictions applies to masked-LM (BERT) recipes only")
+        if any(p.max_predictions is not None for p in self.training.phases) and not family.max_predictions:
+            raise ValueError("training.phases[*].max_predictions applies to masked-LM (BERT, RoBERTa) recipes only")
         limit = getattr(self.model, "max_position_embeddings", None)
         if limit is not None:
             longest = max((p.seq_len for p in self.training.phases), default=0)
@@ -564,15 +450,6 @@ class PresetConfig:
                     f"objective.copy_warmup_length ({self.objective.copy_warmup_length}) must not exceed the "
                     f"first phase's seq_len ({first.seq_len})"
                 )
-
-
-# architecture -> (tokenizer kind, objective kind): the combinations es-zoo knows how to train.
-_FAMILIES = {
-    "bert": ("wordpiece", "whole_word_masking"),
-    "bart": ("byte_level_bpe", "bart_denoising"),
-    "t5": ("sentencepiece_unigram", "span_corruption"),
-    "bert2bert": (None, "bart_denoising"),
-}
 
 
 @dataclass
@@ -636,6 +513,8 @@ def _type_name(tp: Any) -> str:
         return "null"
     if dataclasses.is_dataclass(tp):
         return f"a mapping ({tp.__name__})"
+    if tp is ModelSection:
+        return "a mapping (a model section with its architecture)"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
@@ -650,6 +529,10 @@ class _Mismatch(Exception):
 
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
+    if tp is ModelSection:
+        from es_zoo.families import all_families
+
+        return _convert_tagged([f.model_config for f in all_families()], value, path)
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)

@@ -26,49 +26,17 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from es_zoo.errors import CorpusError, FirstProcessFailed, RunDirError
 from es_zoo.recipes import ResolvedRecipe, load_recipe, resolved_from_dict
+from es_zoo.runinfo import atomic_write, git_revision, library_versions
 
 RUN_MARKERS = ("run_info.json", "recipe.yaml")
-
-
-def _git_revision() -> str | None:
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("es-zoo", "torch", "transformers", "tokenizers", "accelerate", "datasets", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: bool) -> str:
@@ -180,14 +148,9 @@ def reproduce(
             f"launching (es-zoo prepare {cfg.recipe} --preset {cfg.preset} --corpus ... --output DATA, on a "
             "filesystem every machine sees, or copied to each) and pass --data DATA"
         )
-    if cfg.model.architecture == "bert2bert" and world > 1 and not (run_dir / "encoder.json").is_file():
-        from es_zoo.loading import resolve
+    from es_zoo.families import get_family
 
-        if not resolve(cfg.model.encoder)[1]:
-            raise RunDirError(
-                "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
-                "a BETO cannot be fetched or reproduced while other processes wait"
-            )
+    get_family(cfg.model.architecture).check_launch(cfg, run_dir, world)
     # Only the first process looks at and writes the run folder; the others learn its decision (new,
     # resume, overwrite) or its error from it. Were each process to check for itself, a fast first
     # process that has already written recipe.yaml would make a slower one see "a run already exists".
@@ -245,23 +208,20 @@ def reproduce(
             "es_zoo_command": command or shlex.join(sys.argv),
             "recipe": cfg.recipe, "preset": cfg.preset, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "processes": accelerator.num_processes, "device": str(accelerator.device),
-            "mixed_precision": cfg.training.mixed_precision, "git_revision": _git_revision(),
+            "mixed_precision": cfg.training.mixed_precision, "git_revision": git_revision(),
             "versions": library_versions(), "resumed": decision == "resume",
             **({"schedule_changed": cfg.schedule_note} if cfg.schedule_note else {}),
             "data": {"path": str(Path(data).resolve()), "fingerprint": manifest["fingerprint"],
                      "inside_run": Path(data).resolve() == own_data.resolve()},
         }
-        _atomic_write(run_dir / "run_info.json", json.dumps(info, indent=2))
+        atomic_write(run_dir / "run_info.json", json.dumps(info, indent=2))
         if cfg.schedule_note:
             print(f"note: {cfg.schedule_note} (recorded in run_info.json and the model card)", flush=True)
     accelerator.wait_for_everyone()
 
     try:
-        if cfg.model.architecture == "bert":
-            return run_bert(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
-                            interrupt_after=interrupt_after)
-        return run_seq2seq(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
-                           interrupt_after=interrupt_after)
+        return run_family(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
+                          interrupt_after=interrupt_after)
     finally:
         for lock in locks:
             lock.release()
@@ -289,7 +249,7 @@ def _process_group_kwargs(cfg: ResolvedRecipe) -> list:
 def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | None, manifest: dict | None,
                          resume: bool, overwrite: bool, world: int, locks: list) -> str:
     """What only the first process does: decide new / resume / overwrite, write recipe.yaml and the
-    bert2bert tokenizer, and (without --data) prepare the corpus into RUN_DIR/data, before the process
+    family's setup (bert2bert: its BETO's tokenizer), and (without --data) prepare the corpus into RUN_DIR/data, before the process
     group starts; with --data (nothing long to do) just after it. Returns the decision; the run folder's
     lock (taken before the folder is looked at, so two commands on one folder never both start) goes into
     ``locks``. A folder this command created is removed again when it fails before writing anything, or
@@ -315,13 +275,11 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
         if decision == "overwrite":
             _clear_run(run_dir)
         if decision != "resume":
-            _atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
-        if cfg.model.architecture == "bert2bert":
-            tok_dir = _warm_start_tokenizer(cfg, run_dir)
-            if manifest is not None:
-                _check_warm_start_tokenizer(manifest, tok_dir, str(data))
+            atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
+        from es_zoo.families import get_family
+
+        tokenizer_from = get_family(cfg.model.architecture).setup_run(cfg, run_dir, manifest, data)
         if data is None:
-            tokenizer_from = str(run_dir / "tokenizer") if cfg.model.architecture == "bert2bert" else None
             from es_zoo.prepare import prepare
 
             prepare(cfg, own_data, workers=None, tokenizer_from=tokenizer_from,
@@ -365,7 +323,7 @@ def _launch_signal_path(run_dir: Path) -> Path:
 
 
 def _launch_signal(run_dir: Path, state: dict) -> None:
-    _atomic_write(_launch_signal_path(run_dir), json.dumps(state))
+    atomic_write(_launch_signal_path(run_dir), json.dumps(state))
 
 
 def _wait_for_first_process(run_dir: Path) -> None:
@@ -385,18 +343,6 @@ def _wait_for_first_process(run_dir: Path) -> None:
 
 def _echo(line: str) -> None:
     print(line, flush=True)
-
-
-def _check_warm_start_tokenizer(manifest: dict, tok_dir: Path, where: str) -> None:
-    """bert2bert with --data: the folder must have been prepared with this BETO's tokenizer."""
-    from es_zoo.prepare import _tokenizer_hash
-
-    prepared = (manifest["fingerprint_of"].get("tokenizer") or {}).get("sha256")
-    if prepared != _tokenizer_hash(str(tok_dir)):
-        raise RunDirError(
-            f"--data {where} was tokenized with another tokenizer than the BETO this bert2bert warm-starts "
-            f"from ({tok_dir}); prepare with `es-zoo prepare bert2bert model.encoder=... --output NEW_DIR`"
-        )
 
 
 def data_record(manifest: dict) -> dict:
@@ -444,67 +390,6 @@ def _stage_tokens(cfg: ResolvedRecipe, data_dir: Path) -> dict:
     if prepared.train_starts is not None:
         out["train_starts"], out["heldout_starts"] = prepared.train_starts, prepared.heldout_starts
     return out
-
-
-def run_bert(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool,
-             interrupt_after: int | None = None) -> dict:
-    """BETO: WordPiece tokenizer, whole-word-masking pretraining, held-out MLM scores, export."""
-    import torch
-
-    from es_zoo.evaluation import evaluate_mlm
-    from es_zoo.modeling import build_bert_mlm, count_parameters
-    from es_zoo.tokenization import wordpiece_tables
-    from es_zoo.training import MLMData, plot_loss_curve, pretrain
-
-    tokenizer = _stage_tokenizer(cfg, run_dir, data_dir, accelerator)
-    streams = _stage_tokens(cfg, data_dir)
-    is_special, is_continuation = wordpiece_tables(tokenizer)
-    data = MLMData(
-        stream=streams["train"], is_special=is_special, is_continuation=is_continuation,
-        vocab_size=len(tokenizer), mask_id=tokenizer.mask_token_id, pad_id=tokenizer.pad_token_id,
-        cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
-    )
-    data.unigram_counts = streams["unigram_counts"]  # the evaluation's baseline, without reading the stream
-    torch.manual_seed(cfg.training.seed)  # identical initial weights on every process and every run
-    model = build_bert_mlm(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
-    summary = pretrain(cfg, model, data, run_dir, accelerator, resume=resume, interrupt_after=interrupt_after)
-    # A plain, unsharded model on the main process under every strategy (gathered from the shards under
-    # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
-    model = summary.pop("model")
-    if summary["stopped_early"]:
-        return {"stopped_early": True, "training": summary}
-    results: dict = {}
-    if accelerator.is_main_process:
-        plot_loss_curve(run_dir / "logs" / "train.jsonl", run_dir / "loss_curve.png",
-                        f"{cfg.recipe} ({cfg.preset} preset)", "training loss (masked LM)")
-        ev = cfg.evaluation
-        scores = evaluate_mlm(
-            model, streams["heldout"], data, seq_len=ev.seq_len, max_sequences=ev.max_sequences,
-            batch_size=ev.batch_size, seed=ev.seed, mlm_probability=cfg.objective.mlm_probability,
-            max_predictions=cfg.objective.max_predictions,
-        )
-        results = {
-            "recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces,
-            "data": data_record(streams["manifest"]),
-            "heldout": scores,
-            "training": {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
-                         "processes": accelerator.num_processes},
-        }
-        _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
-        export_model(cfg, run_dir, model, tokenizer, results)
-    accelerator.wait_for_everyone()
-    if cfg.config.glues.runs:
-        glues = run_finetunes(cfg, run_dir, accelerator, resume, "glues")
-        if accelerator.is_main_process:
-            results["glues"] = glues
-            _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
-            export_model(cfg, run_dir, model, tokenizer, results)  # the card now lists the GLUES scores
-    if accelerator.is_main_process:
-        from es_zoo.summary import print_summary
-
-        print_summary(results)
-    accelerator.wait_for_everyone()
-    return results
 
 
 def run_finetunes(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: bool, suite: str) -> dict:
@@ -568,158 +453,29 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
 
 
 # --------------------------------------------------------------------------------------------------
-# Encoder-decoders: BARTO (BART), T5S (T5), BERT2BERT (warm-started from BETO)
+# One flow for every family (es_zoo.families): pretrain, score, export, fine-tune
 # --------------------------------------------------------------------------------------------------
 
-_OBJECTIVE_LABEL = {
-    "bart": "training loss (text infilling + sentence permutation)",
-    "t5": "training loss (span corruption)",
-    "bert2bert": "training loss (denoising adaptation)",
-}
 
-
-def _warm_start_tokenizer(cfg: ResolvedRecipe, run_dir: Path) -> Path:
-    """bert2bert: find the BETO to warm-start from (the catalogue's, a local folder or run, or a tiny
-    BETO reproduced first), copy its tokenizer into ``tokenizer/`` and record the choice in
-    ``encoder.json``; returns the tokenizer folder. Runs on the first process before the process group."""
-    from transformers import AutoTokenizer
-
-    from es_zoo.errors import EsZooError
-
-    m = cfg.model
-    record_path = run_dir / "encoder.json"
-    if not record_path.is_file():
-        record = _resolve_encoder(m.encoder)
-        if record is None:
-            if not m.fallback_recipe:
-                raise EsZooError(
-                    f"the encoder '{m.encoder}' cannot be reached and the recipe has no fallback; point "
-                    "model.encoder at a local BETO folder or an `es-zoo reproduce beto` run folder"
-                )
-            beto_dir = run_dir / "beto"
-            _echo(f"BETO '{m.encoder}' is not reachable (offline or not found): reproducing a "
-                  f"{m.fallback_recipe}/{m.fallback_preset} BETO first in {beto_dir}")
-            resume = (beto_dir / "recipe.yaml").is_file()
-            if not (beto_dir / "model" / "config.json").is_file():
-                # only the pretrained encoder is needed: the fallback's GLUES fine-tunes are skipped
-                reproduce(m.fallback_recipe, preset=m.fallback_preset, output_dir=beto_dir, resume=resume,
-                          overrides=["glues.runs=[]"],
-                          command=f"(bert2bert fallback) es-zoo reproduce {m.fallback_recipe} --preset "
-                                  f"{m.fallback_preset} glues.runs=[]")
-            record = {"requested": m.encoder, "path": str(beto_dir / "model"),
-                      "source": f"reproduced here: es-zoo reproduce {m.fallback_recipe} --preset {m.fallback_preset}"}
-        from es_zoo.modeling import check_is_bert
-
-        check_is_bert(record["path"])
-        tok = AutoTokenizer.from_pretrained(record["path"])
-        tmp = run_dir / ".tmp-tokenizer"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tok.save_pretrained(tmp)
-        (tmp / "COMPLETE").write_text("ok\n")
-        shutil.rmtree(run_dir / "tokenizer", ignore_errors=True)
-        os.replace(tmp, run_dir / "tokenizer")
-        _atomic_write(record_path, json.dumps(record, indent=2))
-    return run_dir / "tokenizer"
-
-
-def _resolve_encoder(name: str) -> dict | None:
-    """Where the BETO ``name`` lives locally, or None if it cannot be reached (the fallback applies)."""
-    from es_zoo.loading import _hub_probe, resolve
-
-    where, is_local = resolve(name)  # local folder, es-zoo run folder, catalogue name or Hub id
-    if is_local:
-        return {"requested": name, "path": where, "source": f"local folder {where}"}
-    problem = _hub_probe(where, None)
-    try:
-        if problem is not None:
-            raise problem
-        from huggingface_hub import snapshot_download
-
-        # Offline (HF_HUB_OFFLINE=1) this serves a copy from the local cache, or fails at once.
-        path = snapshot_download(where, allow_patterns=["*.json", "*.txt", "*.safetensors"])
-    except Exception as exc:  # noqa: BLE001 - offline, DNS, timeout, proxy: all mean "not reachable"
-        _echo(f"note: '{where}' cannot be reached ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
-        return None
-    how = "from the catalogue" if where != name else "Hub id"
-    return {"requested": name, "path": path, "hub_id": where, "source": f"the Hub, {where} ({how})"}
-
-
-def seq2seq_data(cfg: ResolvedRecipe, tokenizer: Any, streams: dict) -> Any:
-    """The objective's token ids and tables for this tokenizer (clear errors when it lacks them)."""
-    from es_zoo.seq2seq_batches import Seq2SeqData
-    from es_zoo.tokenization import mask_token_id, ordinary_token_ids, sentinel_ids, word_start_table
-
-    arch = cfg.model.architecture
-    if arch == "t5":
-        first, count = sentinel_ids(tokenizer)
-        return Seq2SeqData(
-            family="t5", stream=streams["train"], sentence_starts=None, pad_id=tokenizer.pad_token_id,
-            eos_id=tokenizer.eos_token_id, bos_id=None, decoder_start_id=tokenizer.pad_token_id,
-            sentinel_start=first, num_sentinels=count,
-        )
-    if arch == "bart":
-        bos, eos, start = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.eos_token_id
-    else:  # bert2bert: BERT's frame, the decoder starts from [CLS]
-        bos, eos, start = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.cls_token_id
-    return Seq2SeqData(
-        family=arch, stream=streams["train"], sentence_starts=streams["train_starts"],
-        pad_id=tokenizer.pad_token_id, eos_id=eos, bos_id=bos, decoder_start_id=start,
-        word_start=word_start_table(tokenizer), random_ids=ordinary_token_ids(tokenizer),
-        mask_id=mask_token_id(tokenizer),
-    )
-
-
-def _build_seq2seq(cfg: ResolvedRecipe, tokenizer: Any, encoder: dict | None) -> Any:
-    import torch
-
-    from es_zoo.modeling import build_bart, build_t5, warm_start_bert2bert
-
-    torch.manual_seed(cfg.training.seed)  # identical initial weights on every process and every run
-    arch = cfg.model.architecture
-    if arch == "bart":
-        return build_bart(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    if arch == "t5":
-        return build_t5(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                        eos_token_id=tokenizer.eos_token_id)
-    return warm_start_bert2bert(encoder["path"], share_weights=cfg.model.share_weights, tokenizer=tokenizer)
-
-
-def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool,
-                interrupt_after: int | None = None) -> dict:
-    """BARTO, T5S and BERT2BERT: tokenizer (or warm start), denoising / span-corruption pretraining,
-    held-out scores against step 0, generation samples, export."""
-    from es_zoo.evaluation import evaluate_seq2seq, generation_samples
-    from es_zoo.modeling import Seq2SeqLoss, count_parameters
-    from es_zoo.seq2seq_batches import Seq2SeqBatchMaker
+def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool,
+               interrupt_after: int | None = None) -> dict:
+    """Pretrain the recipe's model with its family's job (es_zoo.families), score it on held-out text
+    (beside the untrained model for encoder-decoders), export the Hub-ready model/, run the recipe's
+    fine-tunes (GLUES for encoders, seq2seq for encoder-decoders) and print the summary."""
+    from es_zoo.families import get_family
+    from es_zoo.modeling import count_parameters
     from es_zoo.training import plot_loss_curve, train_loop
 
-    arch = cfg.model.architecture
-    encoder = None
+    family = get_family(cfg.model.architecture)
     tokenizer = _stage_tokenizer(cfg, run_dir, data_dir, accelerator)
-    if arch == "bert2bert":
-        encoder = json.loads((run_dir / "encoder.json").read_text())
-        accelerator.print(f"warm-starting from {encoder['path']} ({encoder['source']})")
     streams = _stage_tokens(cfg, data_dir)
-    data = seq2seq_data(cfg, tokenizer, streams)
-    data.unigram_counts = streams["unigram_counts"]  # the evaluation's baseline, without reading the stream
-    model = _build_seq2seq(cfg, tokenizer, encoder)
-    ev = cfg.evaluation
-
-    def score(m: Any) -> dict:
-        return evaluate_seq2seq(
-            m, data, cfg.objective, streams["heldout"], streams.get("heldout_starts"), seq_len=ev.seq_len,
-            max_sequences=ev.max_sequences, batch_size=ev.batch_size, seed=ev.seed,
-        )
-
+    job = family.job(cfg, run_dir, tokenizer, streams, accelerator)
     initial_path = run_dir / "initial_scores.json"
-    if accelerator.is_main_process and not initial_path.is_file():
+    if job.score_before_training and accelerator.is_main_process and not initial_path.is_file():
         accelerator.print("scoring the held-out text before training (step 0)")
-        _atomic_write(initial_path, json.dumps(score(model), indent=2))  # the model is still untrained here
+        atomic_write(initial_path, json.dumps(job.score(job.model), indent=2))  # still untrained here
     accelerator.wait_for_everyone()
-
-    make = Seq2SeqBatchMaker(cfg, data, accelerator.process_index, accelerator.num_processes)
-    summary = train_loop(cfg, Seq2SeqLoss(model), make, run_dir, accelerator, resume=resume,
+    summary = train_loop(cfg, job.loss, job.batches, run_dir, accelerator, resume=resume,
                          interrupt_after=interrupt_after)
     # A plain, unsharded model on the main process under every strategy (gathered from the shards under
     # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
@@ -730,28 +486,28 @@ def run_seq2seq(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: 
     if accelerator.is_main_process:
         if summary["steps"]:
             plot_loss_curve(run_dir / "logs" / "train.jsonl", run_dir / "loss_curve.png",
-                            f"{cfg.recipe} ({cfg.preset} preset)", _OBJECTIVE_LABEL[arch])
-        results = {
-            "recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces,
-            "objective": cfg.objective.kind,
-            "data": data_record(streams["manifest"]),
-            "heldout": score(model),
-            "heldout_step0": json.loads(initial_path.read_text()),
-            "samples": generation_samples(model, tokenizer, data, cfg.objective, streams["heldout"],
-                                          streams.get("heldout_starts"), seq_len=ev.seq_len, seed=ev.seed),
-            "training": {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
-                         "processes": accelerator.num_processes},
-        }
-        if encoder is not None:
-            results["encoder"] = encoder
-        _atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
+                            f"{cfg.recipe} ({cfg.preset} preset)", family.loss_label)
+        results = {"recipe": cfg.recipe, "preset": cfg.preset, "reproduces": cfg.reproduces}
+        if job.score_before_training:
+            results["objective"] = cfg.objective.kind
+        results["data"] = data_record(streams["manifest"])
+        results["heldout"] = job.score(model)
+        if job.score_before_training:
+            results["heldout_step0"] = json.loads(initial_path.read_text())
+        extra = job.extra(model)
+        results.update({k: v for k, v in extra.items() if k == "samples"})
+        results["training"] = {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
+                               "processes": accelerator.num_processes}
+        results.update({k: v for k, v in extra.items() if k != "samples"})
+        atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
         export_model(cfg, run_dir, model, tokenizer, results)
     accelerator.wait_for_everyone()
-    if cfg.config.seq2seq.runs:
-        finetuned = run_finetunes(cfg, run_dir, accelerator, resume, "seq2seq")
+    suite = family.finetune_suite
+    if getattr(cfg.config, suite).runs:
+        finetuned = run_finetunes(cfg, run_dir, accelerator, resume, suite)
         if accelerator.is_main_process:
-            results["seq2seq"] = finetuned
-            _atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
+            results[suite] = finetuned
+            atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
             export_model(cfg, run_dir, model, tokenizer, results)  # the card now lists the fine-tunes' scores
     if accelerator.is_main_process:
         from es_zoo.summary import print_summary

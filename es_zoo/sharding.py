@@ -38,10 +38,16 @@ import torch
 from es_zoo.errors import TrainingError
 
 FSDP, DEEPSPEED = "FSDP", "DEEPSPEED"
-# One FSDP unit per transformer layer, per family: BETO and bert2bert (and their fine-tunes), BARTO, T5S.
-FSDP_LAYER_CLASSES = ("BertLayer", "BartEncoderLayer", "BartDecoderLayer", "T5Block")
 # DeepSpeed config keys the loop decides (the rest of the file is DeepSpeed's business).
 DS_KEYS = ("gradient_accumulation_steps", "train_micro_batch_size_per_gpu", "gradient_clipping")
+
+
+def fsdp_layer_names() -> tuple[str, ...]:
+    """The layer classes FSDP wraps one unit each (one per transformer layer): every registered
+    family's (es_zoo.families), e.g. BertLayer for BETO, bert2bert and their fine-tunes."""
+    from es_zoo.families import all_families
+
+    return tuple(dict.fromkeys(c for f in all_families() for c in f.fsdp_layers))
 
 
 def strategy(accelerator: Any) -> str | None:
@@ -182,7 +188,7 @@ def configure_deepspeed(accelerator: Any, t: Any) -> None:
 
 # ------------------------------------------------------------------------------------ FSDP wrapping
 def fsdp_layer_classes(model: torch.nn.Module) -> list[str]:
-    """The classes of :data:`FSDP_LAYER_CLASSES` that ``model`` has: one FSDP unit each.
+    """The classes of :func:`fsdp_layer_names` that ``model`` has: one FSDP unit each.
 
     Example:
         >>> from transformers import BertConfig, BertForMaskedLM
@@ -191,7 +197,7 @@ def fsdp_layer_classes(model: torch.nn.Module) -> list[str]:
         ['BertLayer']
     """
     present = {type(m).__name__ for m in model.modules()}
-    return [name for name in FSDP_LAYER_CLASSES if name in present]
+    return [name for name in fsdp_layer_names() if name in present]
 
 
 def default_fsdp_layers(accelerator: Any, model: torch.nn.Module) -> None:

@@ -75,6 +75,22 @@ def micro_beto(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> 
     return out
 
 
+# A micro RoBERTa run (es_zoo.families.roberta) ending in one GLUES fine-tune, as `es-zoo reproduce roberta` does.
+MICRO_ROBERTA = [o for o in MICRO if not o.startswith(("model.max_position_embeddings", "glues."))] + [
+    "model.max_position_embeddings=514",
+    "glues.runs=[{task: pos, hparams: {epochs: 2, batch_size: 16, learning_rate: 2.0e-3, max_length: 64, stride: 16}}]",
+]
+
+
+@pytest.fixture(scope="session")
+def micro_roberta(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> Path:
+    from es_zoo.reproduce import reproduce
+
+    out = tmp_path_factory.mktemp("micro-roberta") / "run"
+    reproduce("roberta", output_dir=out, corpus=str(small_corpus), overrides=MICRO_ROBERTA)
+    return out
+
+
 # Publishing (test_publish.py, test_publish_hub.py) shares these: made once per session.
 T5_RUNS = ("seq2seq.runs=[{task: translation, hparams: {epochs: 1, batch_size: 32, learning_rate: 1.0e-3, "
            "max_length: 1024, max_target_length: 1024, num_beams: 1, max_new_tokens: 6, eval_batch_size: 64}}]")

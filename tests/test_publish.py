@@ -100,8 +100,6 @@ def test_a_fine_tune_folder_publishes_its_model_and_settings(published_runs: dic
 
 # ------------------------------------------------------------------------------------------ cards
 def test_card_model_index_names_benchmark_datasets_and_leaves_fixtures_out(published_runs: dict, tmp_path: Path) -> None:
-    from huggingface_hub import ModelCard
-
     from es_zoo.cards import finetune_card_text
     from es_zoo.tasks.definitions import load_task
 

@@ -162,7 +162,7 @@ def test_t5_in_fp16_is_refused_with_the_reason() -> None:
 
 
 def test_families_must_match_their_tokenizer_and_objective(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match="model.architecture: expected one of 'bert', 'bart', 't5', 'bert2bert', got 'gpt2'"):
+    with pytest.raises(RecipeError, match="model.architecture: expected one of 'bert', 'roberta', 'bart', 't5', 'bert2bert', got 'gpt2'"):
         load_recipe("barto", overrides=["model.architecture=gpt2"])
     with pytest.raises(RecipeError, match=r"objective\.mask_ratio: unknown key"):
         load_recipe("barto", overrides=["objective.kind=span_corruption"])

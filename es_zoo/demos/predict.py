@@ -152,7 +152,7 @@ def ud_words(text: str) -> list[tuple[str, int, int, list[str]]]:
 # ------------------------------------------------------------------------------------------- models
 # The model class each kind needs, and how to recognise a config of that kind.
 KIND_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "fill-mask": ("a masked language model (BERT/BETO, e.g. `es-zoo reproduce beto`)",
+    "fill-mask": ("a masked language model (BETO, RoBERTa-BNE, e.g. `es-zoo reproduce beto` or `roberta`)",
                   lambda c: any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in c.architectures or [])),
     "sequence": ("a sequence classifier (`es-zoo finetune MODEL --task xnli|pawsx|mldoc`)",
                  lambda c: any(a.endswith("ForSequenceClassification") for a in c.architectures or [])),
