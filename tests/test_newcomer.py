@@ -99,7 +99,8 @@ def test_a_short_run_says_how_its_schedule_changed_and_records_it(small_corpus, 
 
     results = json.loads((out / "results.json").read_text())
     published = [r for r in summary_rows(results) if r[1] == "not measured here"]
-    assert len(published) == len(find_model("beto-base-cased").scores)
+    # the model's own published numbers; those others measured (MarIA's table) are for `es-zoo compare`
+    assert len(published) == len(find_model("beto-base-cased").scores_for()) < len(find_model("beto-base-cased").scores)
     fake = {"metric": {"main": "accuracy"}, "source": "shipped", "split": "test", "examples": 300, "main": 63.0,
             "majority_baseline": 63.0}
     rows = summary_rows({**results, "glues": {"pawsx": fake}})

@@ -1,8 +1,9 @@
 """Fine-tune an encoder on one GLUES task and score it like the official scripts.
 
 The optimisation loop is the pretraining loop (``es_zoo.training.train_loop``): the same atomic
-checkpoints, exact resume, JSONL log, SIGTERM handling and NaN guard. What is per head family is the
-*batch maker* (examples -> padded tensors) and the *loss module* (``es_zoo.tasks.heads``):
+checkpoints, exact resume, JSONL log, SIGTERM handling and NaN guard. What differs per head (preparation,
+collation, model, loss, prediction, scoring, saving) is one class each in ``es_zoo.tasks.task_heads``;
+the loss modules are in ``es_zoo.tasks.heads``:
 
 =========  ============================  ==========================  ===========================
 head       model                         scored item                 merged back by
@@ -11,6 +12,7 @@ sequence   AutoModelForSequenceClass.    one window                  mean of the
 token      AutoModelForTokenClass.       first sub-token of a word   the word's max-context window
 parser     BiaffineParser (heads.py)     a word (head and relation)  the word's max-context window
 qa         AutoModelForQuestionAnswering one window (start, end)     best span over the windows
+seq2seq    AutoModelForSeq2SeqLM         a target token              beam search (tasks/seq2seq.py)
 =========  ============================  ==========================  ===========================
 
 Batches are dynamically padded and length-grouped: each epoch is shuffled (seeded by the epoch), cut
@@ -41,7 +43,7 @@ import torch
 
 from es_zoo.errors import RunDirError
 from es_zoo.tasks import features as feat
-from es_zoo.tasks.data import LABEL_COLUMNS, TaskData, load_task_data
+from es_zoo.tasks.data import TaskData, load_task_data
 from es_zoo.tasks.definitions import Hyperparameters, TaskDef, TaskError, load_task
 
 SPEC_FILE = "finetune.json"
@@ -59,106 +61,25 @@ class Prepared:
 
 
 def _names(ds: Any, column: str) -> list[str]:
-    f = ds.features[column]
-    return list(getattr(f, "feature", f).names)
+    from es_zoo.tasks.task_heads import label_names
+
+    return label_names(ds, column)
 
 
 def prepare(task: TaskDef, tokenizer: Any, split: Any, hp: Hyperparameters, relations: list[str] | None = None,
             ) -> Prepared:
-    """Encode one split for the task's head (labels as ids of the task's label set)."""
-    if task.head == "sequence":
-        pairs = split["sentence2"] if task.kind == "pair" else None
-        texts = split["sentence1"] if task.kind == "pair" else split["text"]
-        enc = feat.encode_sequences(tokenizer, texts, pairs, hp.max_length, hp.stride)
-        labels = split["label"]
-        items = [{**w, "labels": labels[e]} for w, e in zip(enc.windows, enc.example_of)]
-    elif task.head == "token":
-        column = LABEL_COLUMNS[task.kind]
-        enc = feat.encode_words(tokenizer, split["tokens"], hp.max_length, hp.stride)
-        tags = split[column]
-        items = []
-        for w, e, first in zip(enc.windows, enc.example_of, enc.first_subtokens):
-            lab = [-100] * len(w["input_ids"])
-            for pos, word in first.items():
-                lab[pos] = tags[e][word]
-            items.append({**w, "labels": lab})
-    elif task.head == "parser":
-        enc = feat.encode_words(tokenizer, split["tokens"], hp.max_length, hp.stride)
-        names = _names(split, "deprel")
-        remap = np.array([relations.index(n) for n in names]) if relations is not None else None
-        by_example: list[list[int]] = [[] for _ in range(enc.n_examples)]
-        for wi, e in enumerate(enc.example_of):
-            by_example[e].append(wi)
-        items = []
-        for e, wins in enumerate(by_example):
-            rels = split[e]["deprel"]
-            items.append({"windows": wins, "slots": enc.word_slots[e], "heads": split[e]["head"],
-                          "rels": list(remap[rels]) if remap is not None else rels})
-    elif task.head == "qa":
-        enc = feat.encode_qa(tokenizer, split["question"], split["context"], hp.max_length, hp.stride)
-        answers = split["answers"]
-        items = []
-        for w, e in zip(enc.windows, enc.example_of):
-            a = answers[e]
-            first = (a["answer_start"][0], a["text"][0]) if a["text"] else (None, None)
-            s, t = feat.qa_targets(w, *first)
-            items.append({"input_ids": w["input_ids"], **({"token_type_ids": w["token_type_ids"]}
-                                                          if "token_type_ids" in w else {}),
-                          "start_positions": s, "end_positions": t})
-    else:
-        raise TaskError(f"unknown head {task.head}")
-    if task.head == "parser":
-        lengths = np.array([sum(len(enc.windows[w]["input_ids"]) for w in it["windows"]) for it in items])
-    else:
-        lengths = np.array([len(it["input_ids"]) for it in items])
-    return Prepared(enc, items, lengths, split)
+    """Encode one split for the task's head (labels as ids of the task's label set; es_zoo.tasks.task_heads)."""
+    from es_zoo.tasks.task_heads import get_head
+
+    return get_head(task.head).prepare(task, tokenizer, split, hp, relations=relations)
 
 
 # ------------------------------------------------------------------------------------- batching
-def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), value, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
-
-
 def collate(task: TaskDef, items: list[dict], windows: list[dict] | None, pad_id: int) -> dict[str, torch.Tensor]:
     """Dynamically padded tensors for one micro-batch (``windows``: all windows, for the parser)."""
-    if task.head == "parser":
-        rows: list[dict] = []
-        word_row, word_pos, root_row = [], [], []
-        for it in items:
-            base = len(rows)
-            local = {w: base + k for k, w in enumerate(it["windows"])}
-            rows.extend(windows[w] for w in it["windows"])  # type: ignore[index]
-            root_row.append(base)
-            word_row.append([local[w] for w, _ in it["slots"]])
-            word_pos.append([p for _, p in it["slots"]])
-        out = {"input_ids": _pad([r["input_ids"] for r in rows], pad_id)}
-        out["attention_mask"] = (_pad([[1] * len(r["input_ids"]) for r in rows], 0))
-        if "token_type_ids" in rows[0]:
-            out["token_type_ids"] = _pad([r["token_type_ids"] for r in rows], 0)
-        out["word_row"] = _pad(word_row, 0)
-        out["word_pos"] = _pad(word_pos, 0)
-        out["word_mask"] = _pad([[1] * len(r) for r in word_row], 0).bool()
-        out["root_row"] = torch.tensor(root_row, dtype=torch.long)
-        if "heads" in items[0]:
-            out["heads"] = _pad([it["heads"] for it in items], 0)
-            out["rels"] = _pad([it["rels"] for it in items], 0)
-        return out
-    out = {"input_ids": _pad([it["input_ids"] for it in items], pad_id),
-           "attention_mask": _pad([[1] * len(it["input_ids"]) for it in items], 0)}
-    if "token_type_ids" in items[0]:
-        out["token_type_ids"] = _pad([it["token_type_ids"] for it in items], 0)
-    if task.head == "token" and "labels" in items[0]:
-        out["labels"] = _pad([it["labels"] for it in items], -100)
-    elif task.head == "sequence" and "labels" in items[0]:
-        out["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
-    elif task.head == "qa" and "start_positions" in items[0]:
-        out["start_positions"] = torch.tensor([it["start_positions"] for it in items], dtype=torch.long)
-        out["end_positions"] = torch.tensor([it["end_positions"] for it in items], dtype=torch.long)
-    return out
+    from es_zoo.tasks.task_heads import get_head
+
+    return get_head(task.head).collate(items, windows, pad_id)
 
 
 def length_grouped_epoch(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -213,13 +134,9 @@ class TaskBatchMaker:
 def _scored(task: TaskDef, items: list[dict]) -> int:
     """Items the loss is summed over, among ``items`` (this process's share of a global batch; the
     loop sums the shares and never divides by less than 1)."""
-    if task.head == "token":
-        return sum(sum(1 for x in it["labels"] if x != -100) for it in items)
-    if task.head == "parser":
-        return sum(len(it["heads"]) for it in items)
-    if task.head == "seq2seq":  # target tokens
-        return sum(len(it["labels"]) for it in items)
-    return len(items)
+    from es_zoo.tasks.task_heads import get_head
+
+    return get_head(task.head).scored(items)
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -240,119 +157,25 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
                 hp: Hyperparameters, revision: str | None = None) -> Any:
     """The model for the task's head, loaded from a run folder, a model folder, a catalogue name or a
     Hub id (es_zoo.loading rules: safetensors only, a clear message offline)."""
-    from es_zoo.loading import load_model
-    from es_zoo.tasks.heads import BiaffineParser, parser_meta
+    from es_zoo.tasks.task_heads import get_head
 
-    kw = {"revision": revision}
-    if task.head == "seq2seq":
-        from es_zoo.generation import ready_for_generation
-
-        return ready_for_generation(load_model(model_name, task="seq2seq", **kw))
-    if task.head == "parser":
-        from es_zoo.loading import resolve
-
-        where, local = resolve(model_name)
-        meta = parser_meta(where) if local else None
-        if meta is not None:
-            if relations is not None and meta["relations"] != relations:
-                raise TaskError(f"{where} parses with relations {meta['relations']}, the task data has {relations}")
-            return BiaffineParser.load(where)
-        from es_zoo.loading import load_config
-
-        bert = load_config(model_name, revision=revision).model_type == "bert"
-        encoder = load_model(model_name, task="base", **({"add_pooling_layer": False} if bert else {}), **kw)
-        scale = (hp.head_learning_rate or hp.learning_rate) / hp.learning_rate
-        return BiaffineParser(encoder, relations or [], hp.arc_dim, hp.rel_dim, hp.head_dropout, scale)
-    head = {"sequence": "sequence-classification", "token": "token-classification", "qa": "question-answering"}[task.head]
-    if task.head == "qa":
-        return load_model(model_name, task=head, **kw)
-    model = load_model(model_name, task=head, num_labels=len(labels),
-                       id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}, **kw)
-    return model
+    return get_head(task.head).build_model(task, model_name, labels, hp, revision=revision, relations=relations)
 
 
 def loss_module(task: TaskDef, model: Any, hp: Hyperparameters | None = None) -> Any:
-    from es_zoo.tasks import heads
+    from es_zoo.tasks.task_heads import get_head
 
-    if task.head == "seq2seq":
-        from es_zoo.tasks.seq2seq import Seq2SeqTaskLoss
-
-        return Seq2SeqTaskLoss(model, hp.label_smoothing if hp is not None else 0.0)
-
-    return {"sequence": heads.SequenceLoss, "token": heads.TokenLoss, "qa": heads.QALoss,
-            "parser": heads.ParserLoss}[task.head](model)
+    return get_head(task.head).loss(model, hp)
 
 
 # ------------------------------------------------------------------------------------ prediction
-@torch.no_grad()
 def predict(task: TaskDef, model: Any, tokenizer: Any, prepared: Prepared, hp: Hyperparameters,
             batch_size: int = 64, device: Any = None) -> list[Any]:
     """One prediction per example (label name, list of word labels, (heads, relations) or answer text),
     windows batched in length order and merged back."""
-    device = device or next(model.parameters()).device
-    model.eval()
-    enc, pad = prepared.encoded, tokenizer.pad_token_id
-    if task.head == "parser":
-        order = np.argsort(-prepared.lengths, kind="stable")
-        out: list[Any] = [None] * len(prepared.items)
-        from es_zoo.tasks.heads import mst_heads
+    from es_zoo.tasks.task_heads import get_head
 
-        for lo in range(0, len(order), batch_size):
-            idx = order[lo: lo + batch_size]
-            items = [{k: v for k, v in prepared.items[i].items() if k not in ("heads", "rels")} for i in idx]
-            b = {k: v.to(device) for k, v in collate(task, items, enc.windows, pad).items()}
-            arcs, rdep, rhead = model(**b)
-            arcs = arcs.float().cpu().numpy()
-            heads_batch = []
-            for k, i in enumerate(idx):
-                n = len(prepared.items[i]["slots"])
-                s = np.full((n + 1, n + 1), -np.inf)
-                s[1:, :] = arcs[k, :n, : n + 1]
-                heads_batch.append(mst_heads(s)[1:])
-            pred_heads = _pad([list(h) for h in heads_batch], 0).to(device)
-            rels = model.relation_logits(rdep, rhead, pred_heads).argmax(-1).cpu().numpy()
-            for k, i in enumerate(idx):
-                n = len(heads_batch[k])
-                out[i] = ([int(h) for h in heads_batch[k]], [model.relations[r] for r in rels[k, :n]])
-        return out
-    windows = enc.windows
-    lengths = np.array([len(w["input_ids"]) for w in windows])
-    order = np.argsort(-lengths, kind="stable")
-    logits: list[Any] = [None] * len(windows)
-    for lo in range(0, len(order), batch_size):
-        idx = order[lo: lo + batch_size]
-        rows = [{k: windows[i][k] for k in ("input_ids", "token_type_ids") if k in windows[i]} for i in idx]
-        b = {k: v.to(device) for k, v in collate(task, rows, None, pad).items()}
-        res = model(**b)
-        for k, i in enumerate(idx):
-            n = lengths[i]
-            if task.head == "qa":
-                logits[i] = (res.start_logits[k, :n].float().cpu().numpy(), res.end_logits[k, :n].float().cpu().numpy())
-            elif task.head == "token":
-                logits[i] = res.logits[k, :n].float().cpu().numpy()
-            else:
-                logits[i] = res.logits[k].float().cpu().numpy()
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)] if task.head != "qa" else []
-    if task.head == "sequence":
-        sums = np.zeros((enc.n_examples, len(names)))
-        counts = np.zeros(enc.n_examples)
-        for i, e in enumerate(enc.example_of):
-            sums[e] += logits[i]
-            counts[e] += 1
-        return [names[j] for j in (sums / counts[:, None]).argmax(1)]
-    if task.head == "token":
-        return [[names[int(logits[w][p].argmax())] for w, p in slots] for slots in enc.word_slots]
-    by_example: list[list[int]] = [[] for _ in range(enc.n_examples)]
-    for i, e in enumerate(enc.example_of):
-        by_example[e].append(i)
-    split = prepared.split
-    allow_null = bool(any(split["is_impossible"]))
-    answers = []
-    for e, wins in enumerate(by_example):
-        text, _ = feat.best_span([windows[i] for i in wins], [logits[i][0] for i in wins], [logits[i][1] for i in wins],
-                                 split[e]["context"], hp.n_best, hp.max_answer_length, allow_null)
-        answers.append(text)
-    return answers
+    return get_head(task.head).predict(task, model, tokenizer, prepared, hp, batch_size=batch_size, device=device)
 
 
 # --------------------------------------------------------------------------------------- scoring
@@ -361,35 +184,10 @@ def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: 
     """The task's metric on one split (values in percent, as the official scripts print them). The
     predictions are checked against their gold examples first (``es_zoo.tasks.scoring.check_predictions``)
     unless ``checked``."""
-    from es_zoo import metrics as M
+    from es_zoo.tasks.task_heads import get_head
 
-    if not checked:
-        from es_zoo.tasks.scoring import check_predictions
-
-        predictions = check_predictions(task, split, predictions)
-    name = metric["name"]
-    if task.head == "sequence":
-        gold = [split.features["label"].int2str(x) for x in split["label"]]
-        return M.accuracy(predictions, gold)
-    if task.kind == "ner":
-        names = _names(split, "ner_tags")
-        gold = [[names[t] for t in s] for s in split["ner_tags"]]
-        return M.ner_f1(predictions, gold)
-    if task.kind == "pos":
-        names = _names(split, "upos")
-        gold = [names[t] for s in split["upos"] for t in s]
-        flat = [t for s in predictions for t in s]
-        return M.accuracy(flat, gold)
-    if task.kind == "parsing":
-        names = _names(split, "deprel")
-        gold_rel = [[names[r] for r in s] for s in split["deprel"]]
-        return M.attachment_scores([p[0] for p in predictions], [p[1] for p in predictions],
-                                   list(split["head"]), gold_rel)
-    refs = {r["id"]: list(r["answers"]["text"]) or [""] for r in split}
-    preds = {r["id"]: p for r, p in zip(split, predictions)}
-    if name == "mlqa":
-        return M.mlqa(preds, refs, lang="es")
-    return M.squad_v1(preds, refs)
+    head = get_head(task.head)
+    return head.score(task, metric, predictions if checked else head.check(task, split, predictions), split)
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -590,21 +388,17 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
     """The fine-tune itself, in its locked folder (see :func:`finetune`)."""
     from es_zoo.loading import load_tokenizer
     from es_zoo.recipes import Phase, TrainingConfig
+    from es_zoo.tasks.task_heads import get_head
     from es_zoo.training import plot_loss_curve, train_loop
 
+    head = get_head(t.head)  # everything below that differs between heads (es_zoo.tasks.task_heads)
     tokenizer = load_tokenizer(model_name, revision=revision)
-    relations = None
-    if t.head == "parser":
-        relations = sorted({r for part in data.dataset.values() for r in _names(part, "deprel")})
-    if t.head in ("sequence", "token"):  # before loading: transformers would fail on the head's size first
-        from es_zoo.loading import load_config
-
-        check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
+    ctx = head.before_model(t, data, model_name, revision)
     torch.manual_seed(hp.seed)  # the new head's initial weights
     from es_zoo.loading import captured_load_report
 
     with captured_load_report() as load:
-        model = build_model(t, model_name, data.labels, relations, hp, revision=revision)
+        model = head.build_model(t, model_name, data.labels, hp, revision=revision, **ctx)
     if load.reports and accelerator.is_main_process:
         (out / "logs").mkdir(parents=True, exist_ok=True)
         (out / "logs" / "load_report.txt").write_text("\n\n".join(load.reports) + "\n", encoding="utf-8")
@@ -612,26 +406,18 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
             accelerator.print(f"{t.name}: loaded {model_name}; the weights it lacks (the new head) or leaves unused are "
                               f"listed in {out / 'logs' / 'load_report.txt'}")
     started = time.perf_counter()
-    fam, collate_fn = None, None
-    if t.head == "seq2seq":
-        from es_zoo import generation
-        from es_zoo.tasks import seq2seq
+    hp, more = head.after_model(model, hp, str(model_name), accelerator.print)
+    ctx.update(more, source=data.source)
 
-        fam, start_id = generation.family(model), generation.decoder_start_id(model)
-        hp = seq2seq.fit_limit(hp, generation.source_limit(model), str(model_name), accelerator.print)
+    def prepare_split(split: Any) -> Any:
+        return head.prepare(t, tokenizer, split, hp, **ctx)
 
-        def prepare_split(split: Any) -> Any:
-            return seq2seq.prepare(t, tokenizer, split, hp, fam, data.source)
-
-        def collate_fn(part: list[dict]) -> dict:
-            return seq2seq.collate(part, tokenizer.pad_token_id, start_id)
-    else:
-        def prepare_split(split: Any) -> Any:
-            return prepare(t, tokenizer, split, hp, relations)
     train = prepare_split(data.dataset["train"])
+    windows = getattr(train.encoded, "windows", None)  # the parser's items point into them
     world = accelerator.num_processes
     make = TaskBatchMaker(t, train, hp, tokenizer.pad_token_id, accelerator.process_index, world,
-                          micro_batch=hp.batch_size // world, collate_fn=collate_fn)
+                          micro_batch=hp.batch_size // world,
+                          collate_fn=lambda part: head.collate(part, windows, tokenizer.pad_token_id, **ctx))
     total = make.steps_per_epoch * hp.epochs
     training = TrainingConfig(
         phases=[Phase(max_steps=total, seq_len=hp.max_length, global_batch_size=hp.batch_size)],
@@ -641,7 +427,7 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
         save_every=max(1, make.steps_per_epoch), keep_checkpoints=1, trackers=list(trackers),
     )
     loop_cfg = _LoopConfig(training, t.name, "finetune", f"fine-tuning {t.name}")
-    summary = train_loop(loop_cfg, loss_module(t, model, hp), make, out, accelerator,
+    summary = train_loop(loop_cfg, head.loss(model, hp), make, out, accelerator,
                          resume=decision == "resume", interrupt_after=interrupt_after)
     # A plain, unsharded model on the main process under every strategy (gathered from the shards under
     # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
@@ -656,18 +442,11 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
         (out / "predictions").mkdir(exist_ok=True)
         for name in [n for n in data.dataset if n != "train"]:
             prep = prepare_split(data.dataset[name])
-            if t.head == "seq2seq":
-                preds = seq2seq.predict(model, tokenizer, prep, hp, device=accelerator.device)
-                scores = seq2seq.score(t, metric, preds, prep.texts)
-            else:
-                preds = predict(t, model, tokenizer, prep, hp, device=accelerator.device)
-                scores = score(t, metric, preds, data.dataset[name])
+            preds = head.check(t, data.dataset[name], head.predict(t, model, tokenizer, prep, hp, device=accelerator.device))
+            scores = head.score(t, metric, preds, data.dataset[name], prep)
             splits[name] = {"metrics": scores, "examples": len(data.dataset[name]), **prep.encoded.report()}
             _write_predictions(out / "predictions" / f"{name}.jsonl", data.dataset[name], preds)
-        if t.head == "sequence":  # what always answering the training set's most frequent label scores
-            train_labels = np.bincount(data.dataset["train"]["label"], minlength=len(data.labels))
-            for name, part in splits.items():
-                part["majority_baseline"] = float(100 * np.mean(np.array(data.dataset[name]["label"]) == train_labels.argmax()))
+        head.baselines(data, splits)
         reported = "test" if "test" in splits else ("validation" if "validation" in splits else None)
         if reported is None:
             raise TaskError(f"task '{t.name}': no validation or test split to score; name one with --test FILE")
@@ -681,8 +460,8 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
                          "processes": world, "wall_s": time.perf_counter() - started},
         }
         (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-        if fam is not None:
-            results["family"] = fam
+        if "family" in ctx:
+            results["family"] = ctx["family"]
         if save_model:
             save_finetuned(t, model, tokenizer, out, results, hp)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
@@ -711,20 +490,9 @@ def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results
 
     tmp, final = out / ".tmp-model", out / "model"
     shutil.rmtree(tmp, ignore_errors=True)
-    if task.head == "parser":
-        model.save(tmp)
-    elif task.head == "seq2seq":
-        from es_zoo.modeling import save_model
+    from es_zoo.tasks.task_heads import get_head
 
-        if hp is not None:  # model.generate() then decodes as the evaluation did
-            g = model.generation_config
-            g.num_beams, g.length_penalty, g.max_new_tokens = hp.num_beams, hp.length_penalty, hp.max_new_tokens
-            g.min_new_tokens = hp.min_new_tokens or None
-            g.no_repeat_ngram_size = hp.no_repeat_ngram_size or None
-            g.early_stopping = hp.num_beams > 1
-        save_model(model, tmp)
-    else:
-        model.save_pretrained(tmp)
+    get_head(task.head).save(model, tmp, hp)
     tokenizer.save_pretrained(tmp)
     (tmp / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     if (out / "loss_curve.png").is_file():
