@@ -61,6 +61,7 @@ import numpy as np
 
 from es_zoo.errors import CorpusError, EsZooError
 from es_zoo.recipes import ResolvedRecipe, resolved_from_dict
+from es_zoo.runinfo import atomic_write, replace_folder, scratch_folder
 
 FORMAT = "es-zoo-prepared/1"
 SAMPLE_METHOD = (
@@ -179,9 +180,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def _hashes(text: str) -> tuple[int, int]:
@@ -503,12 +502,9 @@ def _train_tokenizer(cfg: ResolvedRecipe, out: Path, sample: dict, tok_dir: Path
 
     if (tok_dir / "COMPLETE").is_file():
         return AutoTokenizer.from_pretrained(tok_dir)
-    tmp = out / ".tmp-tokenizer"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = scratch_folder(out / ".tmp-tokenizer")
     build_tokenizer(cfg.tokenizer, lambda: _sample_texts(out, sample), tmp, model_max_length=_model_max_length(cfg))
-    (tmp / "COMPLETE").write_text("ok\n")
-    shutil.rmtree(tok_dir, ignore_errors=True)
-    os.replace(tmp, tok_dir)
+    replace_folder(tmp, tok_dir, complete=True)
     return AutoTokenizer.from_pretrained(tok_dir)
 
 
@@ -517,12 +513,9 @@ def _copy_tokenizer(source: str, tok_dir: Path) -> Any:
 
     tok = AutoTokenizer.from_pretrained(source)
     if not (tok_dir / "COMPLETE").is_file():
-        tmp = tok_dir.with_name(".tmp-tokenizer")
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = scratch_folder(tok_dir.with_name(".tmp-tokenizer"))
         tok.save_pretrained(tmp)
-        (tmp / "COMPLETE").write_text("ok\n")
-        shutil.rmtree(tok_dir, ignore_errors=True)
-        os.replace(tmp, tok_dir)
+        replace_folder(tmp, tok_dir, complete=True)
     return AutoTokenizer.from_pretrained(tok_dir)
 
 

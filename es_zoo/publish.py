@@ -240,9 +240,9 @@ def write_card(run_dir: str | Path, repo_id: str | None = None, overwrite_card: 
         if state != "es-zoo":
             raise PublishError(f"{target} was {'edited after es-zoo wrote it' if state == 'edited' else 'not written by es-zoo'}; "
                                "it is kept. Pass --overwrite-card to replace it with a freshly rendered card")
-    tmp = target.with_name(".README.md.tmp")
-    tmp.write_text(render_card(run, repo_id), encoding="utf-8")
-    tmp.replace(target)
+    from es_zoo.runinfo import atomic_write
+
+    atomic_write(target, render_card(run, repo_id))
     return target
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from es_zoo.errors import CorpusError, FirstProcessFailed, RunDirError
 from es_zoo.recipes import ResolvedRecipe, load_recipe, resolved_from_dict
-from es_zoo.runinfo import atomic_write, git_revision, library_versions
+from es_zoo.runinfo import atomic_write, git_revision, library_versions, replace_folder, scratch_folder
 
 RUN_MARKERS = ("run_info.json", "recipe.yaml")
 
@@ -370,12 +370,9 @@ def _stage_tokenizer(cfg: ResolvedRecipe, run_dir: Path, data_dir: Path, acceler
 
     tok_dir = run_dir / "tokenizer"
     if accelerator.is_main_process and not (tok_dir / "COMPLETE").is_file():
-        tmp = run_dir / ".tmp-tokenizer"
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = scratch_folder(run_dir / ".tmp-tokenizer")
         shutil.copytree(data_dir / "tokenizer", tmp)
-        (tmp / "COMPLETE").write_text("ok\n")
-        shutil.rmtree(tok_dir, ignore_errors=True)
-        os.replace(tmp, tok_dir)
+        replace_folder(tmp, tok_dir, complete=True)
     accelerator.wait_for_everyone()
     return AutoTokenizer.from_pretrained(tok_dir)
 
@@ -435,8 +432,7 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
     from es_zoo.cards import write_model_card
 
     out = run_dir / "model"
-    tmp = run_dir / ".tmp-model"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = scratch_folder(run_dir / ".tmp-model")
     from es_zoo.modeling import save_model
 
     save_model(model, tmp)  # safetensors; BETOShare's shared tensors as equal copies
@@ -447,9 +443,7 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
     if (run_dir / "loss_curve.png").is_file():
         shutil.copyfile(run_dir / "loss_curve.png", tmp / "loss_curve.png")
     write_model_card(tmp / "README.md", cfg, results)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    return out
+    return replace_folder(tmp, out)
 
 
 # --------------------------------------------------------------------------------------------------

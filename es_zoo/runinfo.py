@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,3 +43,21 @@ def atomic_write(path: str | Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def scratch_folder(path: str | Path) -> Path:
+    """``path`` removed if a failed attempt left it (the caller writes a folder there from scratch)."""
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def replace_folder(tmp: str | Path, final: str | Path, complete: bool = False) -> Path:
+    """Put the finished folder ``tmp`` in place of ``final`` (a reader sees the old folder or the new one,
+    never half of one); ``complete`` first marks it with a ``COMPLETE`` file (tokenizer folders)."""
+    tmp, final = Path(tmp), Path(final)
+    if complete:
+        (tmp / "COMPLETE").write_text("ok\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final

@@ -4,8 +4,6 @@ Araujo et al. 2024), optionally adapted with BART's denoising, ``model.architect
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -115,7 +113,8 @@ def warm_start_tokenizer(cfg: Any, run_dir: Path) -> Path:
     from transformers import AutoTokenizer
 
     from es_zoo.errors import EsZooError
-    from es_zoo.reproduce import atomic_write, reproduce
+    from es_zoo.reproduce import reproduce
+    from es_zoo.runinfo import atomic_write, replace_folder, scratch_folder
 
     m = cfg.model
     record_path = run_dir / "encoder.json"
@@ -143,12 +142,9 @@ def warm_start_tokenizer(cfg: Any, run_dir: Path) -> Path:
 
         check_is_bert(record["path"])
         tok = AutoTokenizer.from_pretrained(record["path"])
-        tmp = run_dir / ".tmp-tokenizer"
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = scratch_folder(run_dir / ".tmp-tokenizer")
         tok.save_pretrained(tmp)
-        (tmp / "COMPLETE").write_text("ok\n")
-        shutil.rmtree(run_dir / "tokenizer", ignore_errors=True)
-        os.replace(tmp, run_dir / "tokenizer")
+        replace_folder(tmp, run_dir / "tokenizer", complete=True)
         atomic_write(record_path, json.dumps(record, indent=2))
     return run_dir / "tokenizer"
 

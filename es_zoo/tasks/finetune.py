@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -487,9 +486,9 @@ def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results
     """The Hub-ready ``model/`` folder, written atomically (a seq2seq model's generation_config.json
     holds the task's beam size, length penalty and output length)."""
     from es_zoo.cards import write_finetune_card
+    from es_zoo.runinfo import replace_folder, scratch_folder
 
-    tmp, final = out / ".tmp-model", out / "model"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, final = scratch_folder(out / ".tmp-model"), out / "model"
     from es_zoo.tasks.task_heads import get_head
 
     get_head(task.head).save(model, tmp, hp)
@@ -498,6 +497,4 @@ def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results
     if (out / "loss_curve.png").is_file():
         shutil.copyfile(out / "loss_curve.png", tmp / "loss_curve.png")
     write_finetune_card(tmp / "README.md", task, results)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return final
+    return replace_folder(tmp, final)
