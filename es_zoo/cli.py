@@ -48,12 +48,13 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="es-zoo")
 def cli() -> None:
-    """es-zoo: reproduce, evaluate, publish and demo the Spanish language models BETO, BARTO, T5S
-    and BERT2BERT.
+    """es-zoo: reproduce, evaluate, publish and demo the Spanish language models BETO, BARTO, T5S,
+    BERT2BERT and MarIA's RoBERTa-BNE.
 
     \b
     es-zoo list                      the model catalogue
     es-zoo show beto-base-cased      one entry, with its published scores
+    es-zoo compare beto-base-cased roberta-base-bne --task pawsx   published scores side by side
     es-zoo recipes list              the recipes that reproduce them
     es-zoo reproduce beto            tokenizer -> pretraining -> evaluation -> model folder
     """
@@ -64,7 +65,7 @@ def cli() -> None:
 
 @cli.command("list")
 @click.argument("pattern", required=False)
-@click.option("--family", help="Only this family (bert, bart, t5, led, bert2bert, mbert, xlmr, ...).")
+@click.option("--family", help="Only this family (bert, roberta, albert, bart, t5, led, bert2bert, gpt2, mbert, xlmr, ...).")
 @click.option("--kind", help="Only this kind (pretrained, finetuned, warm-started, baseline).")
 @click.option("--scores", "scores_task", metavar="TASK",
               help="Instead of the list, the published scores of TASK of every matching model, side by side "
