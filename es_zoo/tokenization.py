@@ -57,7 +57,7 @@ import string
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -780,6 +780,25 @@ def _capped(texts: Iterable[str], max_chars: int | None) -> Iterator[str]:
         yield text
 
 
+def _checked_config(cfg: Any) -> "TokenizerConfig":
+    """``cfg`` as a checked :class:`es_zoo.recipes.TokenizerConfig` (one validation for recipes and direct
+    callers): its fields are read from any object that has them; a wrong value is an EsZooError."""
+    import dataclasses
+
+    from es_zoo.recipes import TokenizerConfig
+
+    if isinstance(cfg, TokenizerConfig):
+        return cfg
+    kind = getattr(cfg, "kind", "wordpiece")
+    if kind not in TOKENIZER_KINDS:
+        raise EsZooError(f"tokenizer kind {kind!r} is not one of {', '.join(map(repr, TOKENIZER_KINDS))}")
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TokenizerConfig) if hasattr(cfg, f.name)}
+    try:
+        return TokenizerConfig(**fields)
+    except (TypeError, ValueError) as exc:
+        raise EsZooError(f"tokenizer: {exc}") from None
+
+
 def build_tokenizer(
     cfg: "TokenizerConfig",
     texts: Callable[[], Iterable[str]],
@@ -809,28 +828,9 @@ def build_tokenizer(
         >>> AutoTokenizer.from_pretrained("/tmp/tok").tokenize("niño")  # doctest: +SKIP
         ['niño']
     """
-    kind = getattr(cfg, "kind", "wordpiece")
-    if kind not in TOKENIZER_KINDS:
-        raise EsZooError(f"tokenizer kind {kind!r} is not one of {', '.join(map(repr, TOKENIZER_KINDS))}")
-    vocab_file = getattr(cfg, "vocab_file", None)
-    lowercase = getattr(cfg, "lowercase", False)
-    strip_accents = getattr(cfg, "strip_accents", False)
-    max_chars = getattr(cfg, "max_training_chars", None)
-    extra_ids = getattr(cfg, "extra_ids", 100 if kind == "sentencepiece_unigram" else 0)
-    if kind != "wordpiece":
-        if vocab_file is not None:
-            raise EsZooError(
-                f"tokenizer.vocab_file applies to kind 'wordpiece' only (a published BERT vocab.txt); "
-                f"a {kind!r} tokenizer is trained: remove vocab_file"
-            )
-        for name, value in (("lowercase", lowercase), ("strip_accents", strip_accents)):
-            if value:
-                # BART's and T5's tokenizers are cased (their papers' and the published ones).
-                raise EsZooError(f"tokenizer.{name} applies to kind 'wordpiece' only, not {kind!r}")
-    if kind != "sentencepiece_unigram" and extra_ids:
-        raise EsZooError(
-            f"tokenizer.extra_ids (T5's sentinels) applies to kind 'sentencepiece_unigram' only, not {kind!r}"
-        )
+    cfg = _checked_config(cfg)  # the recipe schema's own checks, for callers that bring another object
+    kind, vocab_file, max_chars = cfg.kind, cfg.vocab_file, cfg.max_training_chars
+    lowercase, strip_accents, extra_ids = cfg.lowercase, cfg.strip_accents, cfg.extra_ids
 
     if kind == "wordpiece" and vocab_file is not None:
         tokenizer = wordpiece_from_vocab(

@@ -81,7 +81,7 @@ def wordpiece(corpus):
 
 
 def _plain_cfg(**fields):
-    """Every field build_tokenizer reads, without the recipe schema's own checks (which say the same)."""
+    """Every field build_tokenizer reads, as a plain object (build_tokenizer checks it with the recipe schema)."""
     base = dict(kind="wordpiece", vocab_size=600, lowercase=False, strip_accents=False, min_frequency=2,
                 vocab_file=None, max_training_chars=None, extra_ids=0)
     return types.SimpleNamespace(**{**base, **fields})
@@ -327,8 +327,8 @@ def test_empty_or_bad_training_text_is_a_corpus_error(train):
         (dict(kind="sentencepiece_unigram", strip_accents=True), "strip_accents applies to kind 'wordpiece'"),
         (dict(kind="byte_level_bpe", lowercase=True), "lowercase applies to kind 'wordpiece' only"),
         (dict(kind="sentencepiece_unigram", lowercase=True), "lowercase applies to kind 'wordpiece' only"),
-        (dict(kind="byte_level_bpe", extra_ids=100), "extra_ids .* applies to kind 'sentencepiece_unigram'"),
-        (dict(kind="wordpiece", extra_ids=10), "extra_ids .* applies to kind 'sentencepiece_unigram'"),
+        (dict(kind="byte_level_bpe", extra_ids=100), "extra_ids applies to kind 'sentencepiece_unigram' only"),
+        (dict(kind="wordpiece", extra_ids=10), "extra_ids applies to kind 'sentencepiece_unigram' only"),
         (dict(kind="bpe"), "tokenizer kind 'bpe' is not one of"),
     ],
 )
