@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from es_zoo.errors import TrainingError
-from es_zoo.publish import sha256_file
+from es_zoo.runinfo import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from accelerate import Accelerator

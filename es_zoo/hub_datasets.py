@@ -69,7 +69,7 @@ def _runs(suite: str, tasks: list[str] | None, source_names: dict[str, str] | No
     """``(task, source)`` pairs to try: the named sources, else every source of every task of the suite
     except the shipped fixtures (named with ``--source TASK=shipped``)."""
     from es_zoo.tasks.definitions import load_task
-    from es_zoo.tasks.suite import SUITES
+    from es_zoo.tasks.definitions import SUITES
 
     if suite not in SUITES:
         raise DatasetBuildError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from es_zoo.errors import EsZooError
+from es_zoo.runinfo import sha256_file
 
 # The files of a model repo; nothing else leaves the machine (optimizer states, logs, checkpoints,
 # predictions, results files, .env files and caches are never matched). Top-level names only.
@@ -252,15 +253,6 @@ def write_card(run_dir: str | Path, repo_id: str | None = None, overwrite_card: 
 
 def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MB blocks (what the Hub's LFS pointers and checkpoint records hold)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _scrub(text: str, token: str | None) -> str:

@@ -3,6 +3,7 @@ es-zoo checkout (None for an installed package) and atomic file writes (a reader
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shutil
@@ -61,3 +62,12 @@ def replace_folder(tmp: str | Path, final: str | Path, complete: bool = False) -
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks (what the Hub's LFS pointers and checkpoint records hold)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

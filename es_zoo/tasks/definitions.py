@@ -36,6 +36,13 @@ METRICS = ("accuracy", "ner_f1", "attachment", "squad_v1", "mlqa",
            "rouge", "sari", "generative_qa", "dialogue", "translation")
 FAMILIES = ("bart", "t5", "bert2bert")
 
+# The suites es-zoo evaluates: GLUES (Cañete et al. 2020) and the tasks of "Sequence-to-Sequence Spanish
+# Pre-trained Language Models" (Araujo et al. 2024).
+GLUES_TASKS = ("xnli", "pawsx", "ner", "pos", "parsing", "mldoc", "qa")
+SEQ2SEQ_TASKS = ("summarization", "split_rephrase", "generative_qa", "dialogue", "translation", "mldoc_t2t",
+                 "xnli_t2t")
+SUITES = {"glues": GLUES_TASKS, "seq2seq": SEQ2SEQ_TASKS}
+
 
 class TaskError(EsZooError):
     """A task definition, a task name or task data that cannot be used."""

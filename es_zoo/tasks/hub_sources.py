@@ -545,7 +545,7 @@ def download_suite(suite: str, tasks: list[str] | None, sources: dict[str, str] 
     and check each source as ``evaluate`` would, print where the files went; returns how many failed."""
     from es_zoo.tasks.data import load_task_data
     from es_zoo.tasks.definitions import load_task
-    from es_zoo.tasks.suite import SUITES
+    from es_zoo.tasks.definitions import SUITES
 
     if suite not in SUITES:
         raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")

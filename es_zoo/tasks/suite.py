@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from es_zoo.tasks.data import load_task_data
-from es_zoo.tasks.definitions import TaskDef, TaskError, list_tasks, load_task
+from es_zoo.tasks.definitions import GLUES_TASKS, SEQ2SEQ_TASKS, SUITES, TaskDef, TaskError, list_tasks, load_task
 from es_zoo.tasks.finetune import finetune
 
-GLUES_TASKS = ("xnli", "pawsx", "ner", "pos", "parsing", "mldoc", "qa")
-# The tasks of "Sequence-to-Sequence Spanish Pre-trained Language Models" (Araujo et al. 2024).
-SEQ2SEQ_TASKS = ("summarization", "split_rephrase", "generative_qa", "dialogue", "translation", "mldoc_t2t",
-                 "xnli_t2t")
-SUITES = {"glues": GLUES_TASKS, "seq2seq": SEQ2SEQ_TASKS}
+__all__ = ["GLUES_TASKS", "SEQ2SEQ_TASKS", "SUITES", "evaluate_suite", "grid_search", "published_for"]
 
 
 def _key(hp: dict) -> str:
