@@ -41,24 +41,14 @@ import numpy as np
 import torch
 
 from es_zoo.errors import RunDirError
-from es_zoo.tasks import features as feat
 from es_zoo.tasks.data import TaskData, load_task_data
 from es_zoo.tasks.definitions import Hyperparameters, TaskDef, TaskError, load_task
+from es_zoo.tasks.task_heads import Prepared
 
 SPEC_FILE = "finetune.json"
 
 
 # ---------------------------------------------------------------------------------- preparation
-@dataclass
-class Prepared:
-    """One split, encoded for the task's head."""
-
-    encoded: feat.Encoded
-    items: list[dict]  # training items: windows (sequence, token, qa) or sentences (parser)
-    lengths: np.ndarray  # tokens per item (for length grouping)
-    split: Any  # the datasets.Dataset
-
-
 def _names(ds: Any, column: str) -> list[str]:
     from es_zoo.tasks.task_heads import label_names
 
@@ -139,19 +129,6 @@ def _scored(task: TaskDef, items: list[dict]) -> int:
 
 
 # ---------------------------------------------------------------------------------------- models
-def check_labels(config: Any, labels: list[str], where: str) -> bool:
-    """True if the model already has this task's head; False if its head is untrained (default
-    ``LABEL_i`` names); an error when it was fine-tuned for a different label set."""
-    id2label = getattr(config, "id2label", None) or {}
-    names = [id2label[i] for i in sorted(id2label, key=int)]
-    if not names or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
-        return False
-    if names != list(labels):
-        raise TaskError(f"{where} was fine-tuned for labels {names}, but the task's label set is {list(labels)}; "
-                        "fine-tune from the pretrained encoder instead (e.g. the run folder of `es-zoo reproduce`)")
-    return True
-
-
 def build_model(task: TaskDef, model_name: str, labels: list[str], relations: list[str] | None,
                 hp: Hyperparameters, revision: str | None = None) -> Any:
     """The model for the task's head, loaded from a run folder, a model folder, a catalogue name or a

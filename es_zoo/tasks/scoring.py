@@ -100,7 +100,7 @@ def check_predictions(task: Any, split: Any, predictions: list[Any],
 def score_file(task_name: str, predictions: str | Path, split: str = "test", source: str | None = None,
                data_dir: str | Path | None = None, files: dict[str, list[str]] | None = None) -> dict:
     """The task's metric for a predictions file on ``split`` of the task's data."""
-    from es_zoo.tasks.finetune import score
+    from es_zoo.tasks.task_heads import get_head
 
     task = load_task(task_name)
     data = load_task_data(task, source=source, data_dir=data_dir, files=files)
@@ -142,4 +142,4 @@ def score_file(task_name: str, predictions: str | Path, split: str = "test", sou
                 raise TaskError(f"{where(i)}: expected a string (the generated text), got {short(p)}")
         return score_text(task, task.metric_for(data.source), ordered, texts)
     ordered = check_predictions(task, gold, ordered, where)
-    return score(task, task.metric_for(data.source), ordered, gold, checked=True)
+    return get_head(task.head).score(task, task.metric_for(data.source), ordered, gold)

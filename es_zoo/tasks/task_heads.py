@@ -21,6 +21,7 @@ parser's relation set, a seq2seq model's family and decoder start):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,9 +45,30 @@ def label_names(ds: Any, column: str) -> list[str]:
     return list(getattr(f, "feature", f).names)
 
 
-def _prepared(enc: Any, items: list[dict], split: Any, lengths: np.ndarray | None = None) -> Any:
-    from es_zoo.tasks.finetune import Prepared
+@dataclass
+class Prepared:
+    """One split, encoded for the task's head."""
 
+    encoded: Any  # features.Encoded (seq2seq: its own report)
+    items: list[dict]  # training items: windows (sequence, token, qa) or sentences (parser)
+    lengths: np.ndarray  # tokens per item (for length grouping)
+    split: Any  # the datasets.Dataset
+
+
+def check_labels(config: Any, labels: list[str], where: str) -> bool:
+    """True if the model already has this task's head; False if its head is untrained (default
+    ``LABEL_i`` names); an error when it was fine-tuned for a different label set."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [id2label[i] for i in sorted(id2label, key=int)]
+    if not names or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return False
+    if names != list(labels):
+        raise TaskError(f"{where} was fine-tuned for labels {names}, but the task's label set is {list(labels)}; "
+                        "fine-tune from the pretrained encoder instead (e.g. the run folder of `es-zoo reproduce`)")
+    return True
+
+
+def _prepared(enc: Any, items: list[dict], split: Any, lengths: np.ndarray | None = None) -> Any:
     if lengths is None:
         lengths = np.array([len(it["input_ids"]) for it in items])
     return Prepared(enc, items, lengths, split)
@@ -158,7 +180,6 @@ class _Windowed(TaskHead):
     def before_model(self, task: Any, data: Any, model_name: str, revision: str | None) -> dict:
         if self.name in ("sequence", "token"):  # before loading: transformers would fail on the head's size first
             from es_zoo.loading import load_config
-            from es_zoo.tasks.finetune import check_labels
 
             check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
         return {}
