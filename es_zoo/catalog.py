@@ -14,7 +14,7 @@ import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 
@@ -49,6 +49,13 @@ class Score:
     source: str
     by: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        for name in ("task", "dataset", "metric", "source"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name}: expected a non-empty text (every number says what it is and where it comes from)")
+        if not 0 <= self.value <= 100:
+            raise ValueError(f"value: expected a score from 0 to 100 (as published, in percent), got {self.value}")
+
     @property
     def own(self) -> bool:
         """Whether the number is the model's own published result (its paper or card)."""
@@ -64,8 +71,8 @@ class ModelRecord:
     """A catalogued checkpoint (or a warm-started model, which has no ``hub_id`` of its own)."""
 
     name: str
-    family: str
-    kind: str
+    family: Literal[FAMILIES]
+    kind: Literal[KINDS]
     hub_id: Optional[str]
     languages: list[str]
     architecture: dict[str, Any]
@@ -95,35 +102,13 @@ class ModelRecord:
         return dataclasses.asdict(self)
 
 
-_REQUIRED = ("name", "family", "kind", "hub_id", "languages", "architecture", "tokenizer", "license", "paper")
-_OPTIONAL = ("recipe", "base_model", "encoder", "task", "scores", "unknown", "notes")
+def _record(raw: Any, index: int) -> ModelRecord:
+    """One catalogue entry, checked as recipes are (es_zoo.recipes.from_mapping): unknown or missing keys,
+    wrong types and bad scores are one line naming the entry and the key path."""
+    from es_zoo.recipes import from_mapping
 
-
-def _record(raw: dict, index: int) -> ModelRecord:
     where = f"{CATALOG_FILE.name}: models[{index}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) else "")
-    if not isinstance(raw, dict):
-        raise EsZooError(f"{where}: expected a mapping")
-    missing = [k for k in _REQUIRED if k not in raw]
-    extra = [k for k in raw if k not in _REQUIRED + _OPTIONAL]
-    if missing or extra:
-        raise EsZooError(f"{where}: missing keys {missing}, unknown keys {extra}")
-    if raw["family"] not in FAMILIES or raw["kind"] not in KINDS:
-        raise EsZooError(f"{where}: family must be one of {FAMILIES} and kind one of {KINDS}")
-    scores = []
-    for j, s in enumerate(raw.get("scores") or []):
-        try:
-            scores.append(Score(**s))
-        except TypeError as exc:
-            raise EsZooError(f"{where}: scores[{j}]: {exc}") from None
-        bad = [k for k in ("task", "dataset", "metric", "source") if not isinstance(s.get(k), str) or not s[k].strip()]
-        if bad or isinstance(s.get("value"), bool) or not isinstance(s.get("value"), (int, float)) \
-                or not 0 <= s["value"] <= 100 or (s.get("by") is not None and not isinstance(s.get("by"), str)):
-            raise EsZooError(f"{where}: scores[{j}]: expected non-empty task, dataset, metric and source, a value "
-                             f"from 0 to 100 and an optional 'by' text; got {s!r}")
-    data = {k: raw.get(k) for k in _REQUIRED + _OPTIONAL}
-    data["scores"] = scores
-    data["unknown"] = list(raw.get("unknown") or [])
-    return ModelRecord(**data)
+    return from_mapping(ModelRecord, raw, where, error=EsZooError)
 
 
 @lru_cache(maxsize=1)

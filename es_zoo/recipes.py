@@ -676,6 +676,24 @@ def read_yaml(path: Path) -> Any:
         raise RecipeError(str(exc)) from None
 
 
+def from_mapping(cls: type, data: Any, where: str, error: type = RecipeError) -> Any:
+    """``data`` (parsed YAML) as the dataclass ``cls``, checked as recipes are: unknown keys (with "did you
+    mean"), missing keys, wrong types and the dataclass's own checks are one ``error`` naming ``where`` and
+    the key path. The catalogue and recipes share it.
+
+    Example:
+        >>> from es_zoo.recipes import CorpusConfig, from_mapping
+        >>> from_mapping(CorpusConfig, {"sorce": "embedded"}, "my.yaml")
+        Traceback (most recent call last):
+        ...
+        es_zoo.errors.RecipeError: my.yaml: sorce: unknown key (did you mean 'source'?); expected one of: source, text_field, split, config_name, heldout_fraction, dedup, min_chars, max_documents, streaming, max_epochs, max_document_chars
+    """
+    try:
+        return _to_dataclass(cls, data, "")
+    except _Mismatch as exc:
+        raise error(f"{where}: {exc.path}: {exc.message}") from None
+
+
 def load_recipe_file(name_or_path: str | Path) -> Recipe:
     """Load and validate a whole recipe file (every preset)."""
     path = recipe_path(name_or_path)

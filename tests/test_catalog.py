@@ -78,18 +78,27 @@ def _rec(name: str, scores: list[dict]) -> dict:
             "architecture": {}, "tokenizer": {"kind": "bpe"}, "license": "mit", "paper": None, "scores": scores}
 
 
-def test_a_malformed_score_is_refused_with_its_path() -> None:
+def test_a_malformed_record_or_score_is_refused_with_its_path() -> None:
+    """The catalogue is checked as recipes are (es_zoo.recipes.from_mapping): one line with the key path."""
     from es_zoo.catalog import _record
     from es_zoo.errors import EsZooError
 
     good = {"task": "pawsx", "dataset": "PAWS-X es", "split": "test", "metric": "accuracy", "value": 89.0, "source": "x"}
     _record(_rec("ok", [good]), 0)
-    for bad in ({**good, "value": 890.0}, {**good, "value": True}, {**good, "source": " "}, {**good, "by": 3},
-                {**good, "metric": None}):
-        with pytest.raises(EsZooError, match=r"models\[7\] \(m\): scores\[0\]: expected"):
+    for bad, expected in (({**good, "value": 890.0}, r"scores\[0\]: value: expected a score from 0 to 100"),
+                          ({**good, "value": True}, r"scores\[0\].value: expected a number, got True"),
+                          ({**good, "source": " "}, r"scores\[0\]: source: expected a non-empty text"),
+                          ({**good, "by": 3}, r"scores\[0\].by: expected a string, got 3"),
+                          ({**good, "metric": None}, r"scores\[0\].metric: expected a string, got None"),
+                          ({**good, "extra": 1}, r"scores\[0\].extra: unknown key; expected one of: task, dataset")):
+        with pytest.raises(EsZooError, match=r"catalog.yaml: models\[7\] \(m\): " + expected):
             _record(_rec("m", [bad]), 7)
-    with pytest.raises(EsZooError, match=r"scores\[0\]: .*unexpected keyword argument 'extra'"):
-        _record(_rec("m", [{**good, "extra": 1}]), 7)
+    with pytest.raises(EsZooError, match=r"models\[7\] \(m\): family: expected one of 'bert', 'roberta'.*got 'bertt'"):
+        _record({**_rec("m", []), "family": "bertt"}, 7)
+    with pytest.raises(EsZooError, match=r"models\[7\] \(m\): licence: unknown key \(did you mean 'license'\?\)"):
+        _record({**_rec("m", []), "licence": "mit"}, 7)
+    with pytest.raises(EsZooError, match=r"models\[7\] \(m\): hub_id: missing required key"):
+        _record({k: v for k, v in _rec("m", []).items() if k != "hub_id"}, 7)
 
 
 def test_numbers_measured_by_others_are_compared_but_never_the_models_own(monkeypatch) -> None:
