@@ -143,6 +143,23 @@ def test_roberta_reproduces_end_to_end_with_its_glues_finetune(micro_roberta: Pa
     assert "gutierrezfandino2022maria" in card and "liu2019roberta" in card
 
 
+def test_the_pos_demo_tags_a_roberta_tagger_as_the_evaluation_reads_it(micro_roberta: Path) -> None:
+    from es_zoo.demos import predict
+    from es_zoo.tasks.definitions import load_task
+    from es_zoo.tasks.features import encode_words
+
+    loaded = predict.load("token", str(micro_roberta / "glues" / "pos" / "model"), "POS",
+                          labels=load_task("pos").labels_for("shipped"))
+    assert loaded.problem is None
+    words = ["El", "perro", "de", "mi", "vecino", "ladra", "mucho", "."]
+    shown = [e["entity"] for e in predict.tag(loaded, " ".join(words[:-1]) + ".", entities=False)["entities"]]
+    enc = encode_words(loaded.tokenizer, [words], 128, 32)
+    with torch.no_grad():
+        logits = loaded.model(input_ids=torch.tensor([enc.windows[0]["input_ids"]])).logits[0]
+    id2label = loaded.model.config.id2label
+    assert shown == [id2label[int(logits[p].argmax())] for _, p in enc.word_slots[0]]
+
+
 def test_roberta_trains_on_packed_full_sequences_with_token_level_masking(micro_roberta: Path) -> None:
     """RoBERTa's FULL-SENTENCES: <s> ... </s> blocks cut from the document stream (documents separated by
     </s>), and single tokens masked, continuation pieces included (whole_word: false)."""

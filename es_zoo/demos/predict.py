@@ -294,7 +294,11 @@ def tag(m: Loaded, text: str, entities: bool) -> dict:
     ws = [(w, s, e, [w]) for w, s, e in words(text)] if entities else ud_words(text)
     flat = [part for *_, parts in ws for part in parts]
     owner = [i for i, (*_, parts) in enumerate(ws) for _ in parts]
-    enc = m.tokenizer(flat, is_split_into_words=True, return_tensors="pt", truncation=True, max_length=_limit(m))
+    from es_zoo.tasks.features import word_level
+
+    # each word as in running text, as the evaluation reads it (a byte-level BPE's words keep their space)
+    enc = word_level(m.tokenizer)(flat, is_split_into_words=True, return_tensors="pt", truncation=True,
+                                  max_length=_limit(m))
     with _LOCK, torch.no_grad():
         pred = m.model(**enc).logits[0].argmax(-1).tolist()
     labels = m.model.config.id2label
