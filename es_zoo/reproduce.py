@@ -488,11 +488,9 @@ def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: P
         results["heldout"] = job.score(model)
         if job.score_before_training:
             results["heldout_step0"] = json.loads(initial_path.read_text())
-        extra = job.extra(model)
-        results.update({k: v for k, v in extra.items() if k == "samples"})
         results["training"] = {**summary, "parameters": count_parameters(model), "vocab_size": len(tokenizer),
                                "processes": accelerator.num_processes}
-        results.update({k: v for k, v in extra.items() if k != "samples"})
+        results.update(job.extra(model))  # generation samples, the warm-start encoder
         atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
         export_model(cfg, run_dir, model, tokenizer, results)
     accelerator.wait_for_everyone()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from es_zoo.families import register
+from es_zoo.families.bert import BertModelConfig
 from es_zoo.families.masked_lm import MaskedLMFamily
-from es_zoo.recipes import check_model_sizes
 
 MARIA_BIB = """@article{gutierrezfandino2022maria,
   title   = {MarIA: Spanish Language Models},
@@ -39,36 +39,20 @@ POSITION_OFFSET = 2
 
 
 @dataclass
-class RobertaModelConfig:
-    """RoBERTa encoder numbers (names as in transformers' RobertaConfig). ``max_position_embeddings``
-    is transformers' (and MarIA's config.json's): 514 for sequences of up to 512 tokens."""
+class RobertaModelConfig(BertModelConfig):
+    """RoBERTa encoder numbers (names as in transformers' RobertaConfig): BERT's fields, with RoBERTa's
+    defaults where they differ. ``max_position_embeddings`` is transformers' (and MarIA's config.json's):
+    514 for sequences of up to 512 tokens."""
 
-    architecture: Literal["roberta"] = "roberta"
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
+    architecture: Literal["roberta"] = "roberta"  # type: ignore[assignment]
     max_position_embeddings: int = 514
     type_vocab_size: int = 1
-    hidden_act: Literal["gelu", "relu", "gelu_new"] = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    initializer_range: float = 0.02
     layer_norm_eps: float = 1e-5
-    # Attention kernel, passed to transformers (``attn_implementation``): sdpa, eager, flex_attention or
-    # flash_attention_2 (flash-attn and a CUDA GPU). Not saved in config.json.
-    attn_implementation: Literal["sdpa", "eager", "flex_attention", "flash_attention_2"] = "sdpa"
 
     def __post_init__(self) -> None:
-        check_model_sizes(self)
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                             f"({self.num_attention_heads})")
+        super().__post_init__()
         if self.max_position_embeddings <= POSITION_OFFSET:
             raise ValueError(f"max_position_embeddings must exceed {POSITION_OFFSET} (RoBERTa's position offset)")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1)")
 
 
 class Roberta(MaskedLMFamily):
@@ -91,14 +75,13 @@ class Roberta(MaskedLMFamily):
         return cfg.model.max_position_embeddings - POSITION_OFFSET
 
     def build_model(self, cfg: Any, tokenizer: Any) -> Any:
-        import dataclasses
-
         from transformers import RobertaConfig, RobertaForMaskedLM
 
-        fields = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k not in ("architecture", "attn_implementation")}
+        from es_zoo.modeling import _fields  # the recipe's numbers as config keywords, as BERT's builder reads them
+
         config = RobertaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                               attn_implementation=cfg.model.attn_implementation, **fields)
+                               attn_implementation=cfg.model.attn_implementation, **_fields(cfg.model))
         config.architectures = ["RobertaForMaskedLM"]
         return RobertaForMaskedLM(config)
 

@@ -544,8 +544,7 @@ def download_suite(suite: str, tasks: list[str] | None, sources: dict[str, str] 
     """``es-zoo data download``: fetch every Hub home of the suite's task sources (each repo once), load
     and check each source as ``evaluate`` would, print where the files went; returns how many failed."""
     from es_zoo.tasks.data import load_task_data
-    from es_zoo.tasks.definitions import load_task
-    from es_zoo.tasks.definitions import SUITES
+    from es_zoo.tasks.definitions import SUITES, load_task
 
     if suite not in SUITES:
         raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")

@@ -178,10 +178,11 @@ class _Windowed(TaskHead):
         raise NotImplementedError
 
     def before_model(self, task: Any, data: Any, model_name: str, revision: str | None) -> dict:
-        if self.name in ("sequence", "token"):  # before loading: transformers would fail on the head's size first
-            from es_zoo.loading import load_config
+        # a classifier fine-tuned for other labels: said before loading (transformers would fail on the
+        # head's size first)
+        from es_zoo.loading import load_config
 
-            check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
+        check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
         return {}
 
 
@@ -278,6 +279,9 @@ class QAHead(_Windowed):
     """An answer span (MLQA, XQuAD, SQAC): the best span over the context's windows."""
 
     name, model_task, targets = "qa", "question-answering", ("start_positions",)
+
+    def before_model(self, task: Any, data: Any, model_name: str, revision: str | None) -> dict:
+        return {}  # an answer span has no label set to check
 
     def build_model(self, task: Any, model_name: str, labels: list[str], hp: Any, revision: str | None = None,
                     **ctx: Any) -> Any:
