@@ -216,7 +216,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cpu", type=int, default=None, help="pin the process to this core")
     args = parser.parse_args(argv)
 
-    from es_zoo.objectives.denoising import bart_denoise, bart_denoise_reference
+    from es_zoo.objectives.denoising import bart_denoise
+    from es_zoo.objectives.reference import bart_denoise_reference
 
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})

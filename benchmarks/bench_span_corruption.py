@@ -47,11 +47,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from es_zoo.objectives.reference import span_corrupt_reference  # noqa: E402
 from es_zoo.objectives.span_corruption import (  # noqa: E402
     compute_input_and_target_lengths,
     random_spans_noise_mask,
     span_corrupt,
-    span_corrupt_reference,
 )
 
 EOS, SENTINEL_START = 1, 32099  # T5's </s> and <extra_id_0>

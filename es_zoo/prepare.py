@@ -62,6 +62,7 @@ import numpy as np
 from es_zoo.errors import CorpusError, EsZooError
 from es_zoo.recipes import ResolvedRecipe, resolved_from_dict
 from es_zoo.runinfo import atomic_write, replace_folder, scratch_folder
+from es_zoo.sentences import RULES_VERSION
 
 FORMAT = "es-zoo-prepared/1"
 SAMPLE_METHOD = (
@@ -135,7 +136,8 @@ def fingerprint_spec(cfg: ResolvedRecipe, tokenizer_identity: dict | None = None
         "cleaning": CLEANING_VERSION,
         "tokenizer": tokenizer,
         "model_max_length": _model_max_length(cfg) if cfg.tokenizer is not None else None,
-        "sentence_starts": with_sentences(cfg),
+        # the splitter's rules version where the objective reads sentence starts (False otherwise)
+        "sentence_starts": f"es_zoo.sentences v{RULES_VERSION}" if with_sentences(cfg) else False,
         "sample": SAMPLE_METHOD,
     }
 

@@ -23,21 +23,23 @@ from es_zoo.objectives.denoising import (
     DenoisedBatch,
     _apply_sentence_order,
     _bart_denoise,
-    _bart_denoise_reference,
     _ceil_product,
     _distinct_draws,
     _draw_span_lengths,
     _mask_spans,
-    _reference_place,
-    _reference_reorder,
-    _reference_sentence_starts,
-    _reference_span_walk,
     _scatter,
     _sentence_ids,
     _sentence_ordering,
     bart_denoise,
-    bart_denoise_reference,
     poisson_span_probabilities,
+)
+from es_zoo.objectives.reference import (
+    _bart_denoise_reference,
+    _reference_place,
+    _reference_reorder,
+    _reference_sentence_starts,
+    _reference_span_walk,
+    bart_denoise_reference,
 )
 
 BOS, PAD, EOS, MASK = 0, 1, 2, 3

@@ -20,6 +20,7 @@ from __future__ import annotations
 import doctest
 import json
 import random
+import re
 import unicodedata
 import warnings
 
@@ -214,6 +215,29 @@ def test_rouge_refuses_bad_arguments():
 ])
 def test_split_sentences(text, sentences):
     assert split_sentences(text) == sentences
+
+
+# The splitter is es_zoo.sentences, shared with BART's sentence permutation (issue 21): its rules hold here.
+@pytest.mark.parametrize("text, sentences", [
+    ("—¿Vienes? —preguntó él. —Sí. Ya voy.", ["—¿Vienes? —preguntó él.", "—Sí.", "Ya voy."]),
+    ("-¿Como ésta? - O mejor.", ["-¿Como ésta?", "- O mejor."]),
+    ("Llegó Mr. Smith con la Excma. Sra. Ruiz. Luego, Mme. Relder.",
+     ["Llegó Mr. Smith con la Excma. Sra. Ruiz.", "Luego, Mme. Relder."]),
+    ("Reinó Felipe II. Luego vino el siglo XX. Y el 1º. Fin.",
+     ["Reinó Felipe II.", "Luego vino el siglo XX.", "Y el 1º.", "Fin."]),
+    ("Nació en el 20 a. C. en Roma. Era de las FF. AA. de entonces.",
+     ["Nació en el 20 a. C. en Roma.", "Era de las FF. AA. de entonces."]),
+    ("¡No voy! (gruñó la criada). (Ver nota.) Fin.", ["¡No voy! (gruñó la criada).", "(Ver nota.)", "Fin."]),
+    ("Uno.\n\n  Dos. Tres", ["Uno.", "Dos.", "Tres"]),
+])
+def test_split_sentences_shares_bart_rules(text, sentences):
+    from es_zoo import sentences as shared
+    from es_zoo.tokenization import sentence_starts
+
+    assert split_sentences is shared.split_sentences and sentence_starts is shared.sentence_starts
+    assert split_sentences(text) == sentences
+    starts = sentence_starts(text)
+    assert [text[a:b].strip() for a, b in zip(starts, starts[1:] + [len(text)])] == sentences
 
 
 # ----------------------------------------------------------------------------------------- BLEU, chrF
@@ -481,6 +505,37 @@ def perturb(text, rng, pool):
     return unicodedata.normalize("NFD", text) if rng.random() < 0.1 else text
 
 
+# The splitter es-zoo used for ROUGE-Lsum before issue 21 shared one splitter with BART's sentence
+# permutation, frozen here: it cuts the agreement cases below and joins their "split" texts, so the cases
+# and evaluate's numbers for them stay fixed whatever today's splitter does (es-zoo's own splitting is
+# checked live against rouge_score further down).
+_CASE_ABBREVIATIONS = frozenset(
+    "sr sra srta sres sras dr dra dres dras d dña ud uds vd vds lic ing arq prof profa sto sta "
+    "pág págs núm art cap fig vol ej aprox av avda tel ee".split())
+_CASE_END = re.compile(r"[.!?…]+[»”’\"')\]]*(?=\s)")
+_CASE_LAST_WORD = re.compile(r"(\w+)$")
+
+
+def _case_sentences(text):
+    sentences, start = [], 0
+    for match in _CASE_END.finditer(text):
+        rest = text[match.end():].lstrip()
+        if not rest:
+            continue
+        opened = rest.lstrip("«“‘\"'([—–-")
+        if not (rest[0] in "¿¡" or (opened and (opened[0].isupper() or opened[0].isdigit() or opened[0] in "¿¡"))):
+            continue
+        if match.group().rstrip("»”’\"')]") == ".":
+            word = _CASE_LAST_WORD.search(text, start, match.start())
+            word = word.group(1) if word else ""
+            if word.lower() in _CASE_ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+                continue
+        sentences.append(text[start:match.end()].strip())
+        start = match.end()
+    sentences.append(text[start:].strip())
+    return [x for x in sentences if x]
+
+
 def rouge_cases(n=200, seed=2024):
     """n (prediction, reference or references) pairs from XQuAD-es contexts: 160 single, 40 multi."""
     data = json.loads((SHARED_DATA / "qa" / "xquad" / "xquad.es.json").read_text(encoding="utf-8"))
@@ -489,7 +544,7 @@ def rouge_cases(n=200, seed=2024):
     pool = [w for c in contexts[:50] for w in c.split()]
     single, multi = [], []
     for _ in range(n):
-        sentences = split_sentences(rng.choice(contexts))
+        sentences = _case_sentences(rng.choice(contexts))
         i = rng.randrange(len(sentences))
         ref = " ".join(sentences[i:i + rng.randint(1, 4)])
         if rng.random() < 0.1:
@@ -518,14 +573,39 @@ needs_shared = pytest.mark.skipif(not (SHARED_DATA / "qa" / "xquad" / "xquad.es.
                                   reason="../shared/data is not present")
 
 
+def _joined(texts, split):
+    """Texts one sentence per line by ``split`` (a text that has newlines is kept), for every reference."""
+    one = lambda t: t if "\n" in t else "\n".join(split(t))  # noqa: E731
+    return [one(t) if isinstance(t, str) else [one(x) for x in t] for t in texts]
+
+
 @needs_shared
 def test_rouge_on_perturbed_xquad_matches_evaluate():
+    """The numbers evaluate's rouge module printed for these cases (docs/metrics.md's table), with the "split"
+    texts given one sentence per line as evaluate was given them: es-zoo's ROUGE keeps newlines as given."""
     single, multi = rouge_cases()
     assert (len(single), len(multi)) == (160, 40)
     for (kind, variant, split), expected in REAL_ROUGE.items():
         data = single if kind == "single" else multi
-        got = rouge([p for p, _ in data], [r for _, r in data], variant=variant, split_sentences=split)
+        preds, refs = [p for p, _ in data], [r for _, r in data]
+        if split:
+            preds, refs = _joined(preds, _case_sentences), _joined(refs, _case_sentences)
+        got = rouge(preds, refs, variant=variant, split_sentences=False)  # as joined: no second split
         assert [got[t] for t in TYPES] == pytest.approx(expected, rel=1e-12, abs=1e-12), (kind, variant, split)
+
+
+@needs_shared
+def test_rouge_splitting_with_todays_splitter_matches_rouge_score():
+    """es-zoo splitting one-line texts itself (today's shared splitter) scores what rouge_score, called as
+    evaluate calls it, scores on the same texts put one sentence per line."""
+    single, multi = rouge_cases()
+    for kind, variant in (("single", "paper"), ("single", "spanish"), ("multi", "paper"), ("multi", "spanish")):
+        data = single if kind == "single" else multi
+        preds, refs = [p for p, _ in data], [r for _, r in data]
+        got = rouge(preds, refs, variant=variant, split_sentences=True)
+        kwargs = {"tokenizer": SpanishTokenizer()} if variant == "spanish" else {}
+        want = _rouge_score_as_evaluate(_joined(preds, split_sentences), _joined(refs, split_sentences), **kwargs)
+        assert [got[t] for t in TYPES] == want, (kind, variant)
 
 
 REAL_SACREBLEU = {  # sacrebleu command line, FLORES-200 devtest spa_Latn (1,012 lines) vs perturbed copies

@@ -151,6 +151,24 @@ def test_other_settings_are_refused_with_what_differs(tmp_path: Path, small_corp
     assert os.listdir(tmp_path / "other") == ["notes.txt"]
 
 
+def test_data_prepared_with_other_sentence_rules_is_refused_for_bart(small_corpus: Path) -> None:
+    """BART's sentence permutation reads the sentence starts a prepared folder holds: a folder made with
+    other splitter rules (the fingerprint names the rules' version) is refused, naming it."""
+    from es_zoo.prepare import check_compatible, fingerprint, fingerprint_spec
+    from es_zoo.sentences import RULES_VERSION
+
+    barto = load_recipe("barto", overrides=[f"corpus.source={small_corpus}"])
+    assert fingerprint_spec(barto)["sentence_starts"] == f"es_zoo.sentences v{RULES_VERSION}"
+    assert fingerprint_spec(_cfg(small_corpus))["sentence_starts"] is False  # BETO's objective reads none
+    old = dict(fingerprint_spec(barto), sentence_starts=True)  # as folders prepared before the rules had a version
+    manifest = {"fingerprint": fingerprint(old), "fingerprint_of": old, "splits": {"train": {"tokens": 10**9}}}
+    with pytest.raises(EsZooError, match=r'prepared for other settings \(sentence_starts: true \(prepared\) vs '
+                                         r'"es_zoo\.sentences v'):
+        check_compatible(manifest, barto, "p")
+    current = fingerprint_spec(barto)
+    check_compatible({**manifest, "fingerprint": fingerprint(current), "fingerprint_of": current}, barto, "p")
+
+
 def test_damaged_or_unfinished_folders_get_one_clear_line(tmp_path: Path, small_corpus: Path) -> None:
     cfg = _cfg(small_corpus)
     out = tmp_path / "p"

@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 
 from es_zoo.errors import ObjectiveError
+from es_zoo.objectives import reference as oracle
 from es_zoo.objectives import span_corruption as sc
+from es_zoo.objectives.reference import span_corrupt_reference
 from es_zoo.objectives.span_corruption import (
     SpanCorruptedBatch,
     compute_input_and_target_lengths,
     noise_span_counts,
     random_spans_noise_mask,
     span_corrupt,
-    span_corrupt_reference,
 )
 
 EOS = 1
@@ -101,7 +102,7 @@ def moments(pmf):
 
 def reference_masks(rng, batch, length, noise_density=0.15, mean_noise_span_length=3.0):
     num_noise, num_spans = noise_span_counts(length, noise_density, mean_noise_span_length)
-    return np.stack([sc._reference_row_mask(rng, length, num_noise, num_spans)
+    return np.stack([oracle._reference_row_mask(rng, length, num_noise, num_spans)
                      for _ in range(batch)])
 
 
@@ -138,6 +139,8 @@ def decode(input_ids, labels):
 def test_docstring_examples_run():
     result = doctest.testmod(sc, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 10 and result.failed == 0
+    result = doctest.testmod(oracle, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 6 and result.failed == 0
 
 
 # --- counts and lengths ------------------------------------------------------------------------

@@ -12,13 +12,13 @@ import pytest
 from es_zoo.corpus import open_corpus
 from es_zoo.errors import CorpusError, EsZooError, ObjectiveError
 from es_zoo.recipes import CorpusConfig, TokenizerConfig
+from es_zoo.sentences import sentence_starts
 from es_zoo.tokenization import (
     BART_SPECIAL_TOKENS,
     T5_SPECIAL_TOKENS,
     build_tokenizer,
     mask_token_id,
     ordinary_token_ids,
-    sentence_starts,
     sentinel_ids,
     tokenize_documents,
     train_byte_level_bpe,

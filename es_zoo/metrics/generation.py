@@ -37,6 +37,7 @@ import numpy as np
 from es_zoo.errors import EsZooError
 from es_zoo.metrics._common import MetricInputError, as_list, same_length
 from es_zoo.metrics.qa import _f1, normalize_mlqa, normalize_squad
+from es_zoo.sentences import ABBREVIATIONS, split_sentences  # noqa: F401 (re-exported)
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 ROUGE_VARIANTS = ("spanish", "paper")
@@ -83,53 +84,14 @@ def _references(references: Any, n_predictions: int) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------------ sentence splitting
-
-# Words that end with a period inside a Spanish sentence; compared lower-cased, without the period.
-ABBREVIATIONS = frozenset(
-    "sr sra srta sres sras dr dra dres dras d dña ud uds vd vds lic ing arq prof profa sto sta "
-    "pág págs núm art cap fig vol ej aprox av avda tel ee".split())
-_TERMINAL = re.compile(r"[.!?…]+[»”’\"')\]]*(?=\s)")
-_OPENERS = "«“‘\"'([—–-"
-_LAST_WORD = re.compile(r"(\w+)$")
-
-
-def _starts_sentence(rest: str) -> bool:
-    if rest[0] in "¿¡":
-        return True
-    rest = rest.lstrip(_OPENERS)
-    return bool(rest) and (rest[0].isupper() or rest[0].isdigit() or rest[0] in "¿¡")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Spanish sentences of ``text``, deterministic rules (no model, no data files).
-
-    A sentence ends after a run of ``. ! ? …`` (and any closing ``» ” ’ " ' ) ]``) followed by
-    whitespace, when the next text starts (after opening ``« “ ‘ " ' ( [ — –``) with an upper-case letter,
-    a digit, ``¿`` or ``¡``. A single ``.`` after an abbreviation of :data:`ABBREVIATIONS` (``Sr.``,
-    ``Dra.``, ``pág.``, ``EE.``...) or after one upper-case letter (an initial: ``J. R. Jiménez``) ends no
-    sentence. Sentences come back stripped, empty ones dropped.
-
-    >>> split_sentences("Llegó el Sr. Pérez. ¿Quién era? —Nadie lo sabía… En 1990 murió.")
-    ['Llegó el Sr. Pérez.', '¿Quién era?', '—Nadie lo sabía…', 'En 1990 murió.']
-    """
-    sentences, start = [], 0
-    for match in _TERMINAL.finditer(text):
-        rest = text[match.end():].lstrip()
-        if not rest or not _starts_sentence(rest):
-            continue
-        if match.group().rstrip("»”’\"')]") == ".":
-            word = _LAST_WORD.search(text, start, match.start())
-            word = word.group(1) if word else ""
-            if word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isupper()):
-                continue
-        sentences.append(text[start:match.end()].strip())
-        start = match.end()
-    sentences.append(text[start:].strip())
-    return [s for s in sentences if s]
-
+# One Spanish splitter for the whole zoo (BART's sentence permutation uses the same rules): es_zoo.sentences.
 
 def _lsum_text(text: str) -> str:
-    """The text rougeLsum sees: unchanged when it already has newlines, else one sentence per line."""
+    """The text rougeLsum sees: unchanged when it already has newlines, else one sentence per line.
+
+    >>> _lsum_text("Llegó el Sr. Pérez. —¿Quién? —preguntó. Nadie.")
+    'Llegó el Sr. Pérez.\\n—¿Quién? —preguntó.\\nNadie.'
+    """
     return text if "\n" in text else "\n".join(split_sentences(text))
 
 
@@ -181,8 +143,9 @@ def rouge(predictions: Sequence[str], references: Sequence[str] | Sequence[Seque
     text. HF's ``run_summarization.py`` therefore joins ``nltk.sent_tokenize`` sentences with ``"\\n"``
     before calling evaluate (this needs nltk's ``punkt``/``punkt_tab`` data, English model). Here, with
     ``split_sentences=True`` (default), a prediction or reference that has no newline is split by
-    :func:`split_sentences` (deterministic Spanish rules) and re-joined with newlines; a text that already
-    has newlines is used as it is. With ``split_sentences=False`` texts are scored as given, which is what
+    :func:`es_zoo.sentences.split_sentences` (deterministic Spanish rules, the ones BART's sentence
+    permutation uses) and re-joined with newlines; a text that already has newlines is used as it
+    is. With ``split_sentences=False`` texts are scored as given, which is what
     ``evaluate`` computes on one-line texts (ROUGE-Lsum then equals ROUGE-L). Newlines do not change
     ROUGE-1/2/L (both tokenizers treat them as spaces).
     """

@@ -49,10 +49,11 @@ the same length (a packed block); the noised rows differ in length and are right
 :func:`bart_denoise` does all of this for the whole batch with array operations: sentence order
 via random keys per sentence and a scatter of each sentence to its new offset, span coverage via a
 difference array over global word numbers, compaction and insertion via one scatter of every kept
-token to its final column. :func:`bart_denoise_reference` is the same algorithm one row at a time,
-in numpy; the tests check the vectorized code against it, and ``benchmarks/bench_denoising.py`` times
-it beside a fairseq-shaped anchor (torch per example, as fairseq's ``DenoisingDataset``). The two consume the random generator differently, so they agree in distribution, not
-draw for draw.
+token to its final column. :func:`es_zoo.objectives.reference.bart_denoise_reference` is the same
+algorithm one row at a time, in numpy; the tests check the vectorized code against it, and
+``benchmarks/bench_denoising.py`` times it beside a fairseq-shaped anchor (torch per example, as
+fairseq's ``DenoisingDataset``). The two consume the random generator differently, so they agree in
+distribution, not draw for draw.
 
 Example:
     >>> import numpy as np
@@ -85,7 +86,6 @@ from es_zoo.errors import ObjectiveError
 __all__ = [
     "DenoisedBatch",
     "bart_denoise",
-    "bart_denoise_reference",
     "poisson_span_probabilities",
 ]
 
@@ -219,44 +219,6 @@ def bart_denoise(
     )
 
 
-def bart_denoise_reference(
-    tokens: np.ndarray,
-    *,
-    rng: np.random.Generator,
-    word_start: np.ndarray,
-    sentence_start: np.ndarray,
-    mask_token_id: int,
-    pad_token_id: int,
-    random_token_ids: np.ndarray,
-    mask_ratio: float = 0.3,
-    random_ratio: float = 0.1,
-    poisson_lambda: float = 3.5,
-    permute_sentence_ratio: float = 1.0,
-    insert_ratio: float = 0.0,
-) -> DenoisedBatch:
-    """:func:`bart_denoise` one row at a time, in the shape of fairseq's ``DenoisingDataset``.
-
-    Same arguments, same semantics and same result distribution; slow (Python loops per row and
-    per step of the span walk). It exists to check and benchmark :func:`bart_denoise` against.
-
-    Example:
-        >>> import numpy as np
-        >>> tokens = np.array([[0, 10, 11, 12, 2]])
-        >>> ws = np.ones(tokens.shape, dtype=bool)
-        >>> out = bart_denoise_reference(tokens, rng=np.random.default_rng(0), word_start=ws,
-        ...                              sentence_start=ws, mask_token_id=3, pad_token_id=1,
-        ...                              random_token_ids=np.arange(4, 10))
-        >>> sorted(out.input_ids[0, 1:-1].tolist()) != [10, 11, 12]  # ceil(3 * 0.3) = 1 word
-        True
-    """
-    return _bart_denoise_reference(
-        tokens, rng=rng, word_start=word_start, sentence_start=sentence_start,
-        mask_token_id=mask_token_id, pad_token_id=pad_token_id, random_token_ids=random_token_ids,
-        mask_ratio=mask_ratio, random_ratio=random_ratio, poisson_lambda=poisson_lambda,
-        permute_sentence_ratio=permute_sentence_ratio, insert_ratio=insert_ratio,
-    )
-
-
 # --- shared helpers ------------------------------------------------------------------------------
 
 
@@ -347,14 +309,6 @@ def _span_law(poisson_lambda: float) -> tuple[np.ndarray, float, float]:
     k = np.arange(probs.size)
     mean = float(probs @ k)
     return cdf, mean, float(probs @ (k - mean) ** 2)
-
-
-def _pad_rows(rows: list[np.ndarray], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    out = np.full((len(rows), int(lengths.max(initial=0))), pad_token_id, dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return out, lengths
 
 
 # --- vectorized ----------------------------------------------------------------------------------
@@ -632,145 +586,3 @@ def _scatter(tokens, keep, positions, slots, values, final_length, pad_token_id)
     rows, cols = np.nonzero(slots)
     out[rows, positions[rows, cols]] = values[rows, cols]
     return out
-
-
-# --- reference -----------------------------------------------------------------------------------
-
-
-def _bart_denoise_reference(tokens, *, rng, word_start, sentence_start, mask_token_id,
-                            pad_token_id, random_token_ids, mask_ratio, random_ratio,
-                            poisson_lambda, permute_sentence_ratio, insert_ratio,
-                            trace: dict | None = None) -> DenoisedBatch:
-    """:func:`bart_denoise_reference`; ``trace`` as in :func:`_bart_denoise`."""
-    x = _check(tokens, rng, word_start, sentence_start, mask_token_id, pad_token_id,
-               random_token_ids, mask_ratio, random_ratio, poisson_lambda,
-               permute_sentence_ratio, insert_ratio)
-    probs = np.diff(np.concatenate([[0.0], x.cdf]))
-    rows, records = [], []
-    for b in range(x.tokens.shape[0]):
-        record: dict = {}
-        source, ws = x.tokens[b].copy(), x.word_start[b].copy()
-        if permute_sentence_ratio > 0:
-            starts = _reference_sentence_starts(x.sentence_start[b])
-            ordering = _reference_sentence_ordering(rng, len(starts), permute_sentence_ratio)
-            source, ws = _reference_reorder(source, ws, starts, ordering)
-        if mask_ratio > 0:
-            source = _reference_infill(source, ws, rng, mask_ratio, random_ratio, probs,
-                                       mask_token_id, x.random_ids, record)
-        if insert_ratio > 0:
-            n = int(_ceil_product(len(source), insert_ratio))
-            record["n_extra"] = n
-            source = _reference_insert(source, n, random_ratio, rng, mask_token_id, x.random_ids)
-        rows.append(source)
-        records.append(record)
-    input_ids, lengths = _pad_rows(rows, pad_token_id)
-    if trace is not None:
-        for key in ("n_words", "num_to_mask", "n_spans", "n_inserts", "n_deleted", "n_replaced",
-                    "n_extra"):
-            trace[key] = np.array([r.get(key, 0) for r in records], dtype=np.int64)
-        for key in ("span_lengths", "drawn"):
-            trace[key] = [r.get(key, np.zeros(0, np.int64)) for r in records]
-    return DenoisedBatch(input_ids, lengths, x.tokens)
-
-
-def _reference_sentence_starts(sentence_start) -> list[int]:
-    L = len(sentence_start)
-    return [1] + [i for i in range(2, L - 1) if sentence_start[i]]
-
-
-def _reference_sentence_ordering(rng, n: int, ratio: float) -> np.ndarray:
-    """fairseq's: a random subset of ``ceil(n * ratio)`` sentences swaps slots at random."""
-    n_chosen = int(_ceil_product(n, ratio))
-    chosen = rng.permutation(n)[:n_chosen]
-    ordering = np.arange(n)
-    ordering[chosen] = chosen[rng.permutation(n_chosen)]
-    return ordering
-
-
-def _reference_reorder(source, ws, starts, ordering):
-    ends = starts[1:] + [len(source) - 1]
-    pieces = [(source[starts[i]:ends[i]], ws[starts[i]:ends[i]]) for i in ordering]
-    return (np.concatenate([source[:1]] + [p[0] for p in pieces] + [source[-1:]]),
-            np.concatenate([ws[:1]] + [p[1] for p in pieces] + [ws[-1:]]))
-
-
-def _reference_infill(source, ws, rng, mask_ratio, random_ratio, probs, mask_token_id,
-                      random_ids, record):
-    is_word_start = ws.copy()
-    is_word_start[0] = is_word_start[-1] = False
-    n_words = int(is_word_start.sum())
-    num_to_mask = int(_ceil_product(n_words, mask_ratio))
-    record.update(n_words=n_words, num_to_mask=num_to_mask, n_deleted=0)
-    if num_to_mask == 0:
-        return source
-
-    # Draw span lengths num_to_mask at a time until they reach the budget, as fairseq does.
-    lengths = rng.choice(probs.size, size=num_to_mask, p=probs)
-    cumulative = np.cumsum(lengths)
-    while cumulative[-1] < num_to_mask:
-        lengths = np.concatenate([lengths, rng.choice(probs.size, size=num_to_mask, p=probs)])
-        cumulative = np.cumsum(lengths)
-    i = 0
-    while cumulative[i] < num_to_mask:
-        i += 1
-    record["drawn"] = lengths[: i + 1].copy()
-    lengths = lengths[: i + 1].copy()
-    lengths[i] = num_to_mask - (cumulative[i - 1] if i > 0 else 0)
-    record["span_lengths"] = lengths.copy()
-    n_inserts = int(np.count_nonzero(lengths == 0))
-    lengths = lengths[lengths > 0]
-
-    candidates = np.flatnonzero(is_word_start)
-    starts = candidates[rng.permutation(n_words)[: lengths.size]]
-    use_random = rng.random(lengths.size) < random_ratio
-    replacement = np.full(lengths.size, mask_token_id, dtype=np.int64)
-    replacement[use_random] = random_ids[rng.integers(0, random_ids.size, size=use_random.sum())]
-    masked, keep = _reference_span_walk(source, is_word_start, starts, lengths, replacement)
-    record.update(n_spans=lengths.size, n_inserts=n_inserts, n_deleted=int((~keep).sum()),
-                  n_replaced=int(np.count_nonzero(keep[starts])))
-    masked = masked[keep]
-    if n_inserts:
-        masked = _reference_insert(masked, n_inserts, random_ratio, rng, mask_token_id, random_ids)
-    return masked
-
-
-def _reference_span_walk(source, is_word_start, starts, lengths, replacement):
-    """fairseq's span walk: replace each start, then step right deleting while words remain.
-
-    Returns ``(source with the replacements, keep)``.
-    """
-    source = source.copy()
-    keep = np.ones(source.size, dtype=bool)
-    source[starts] = replacement
-    # Each word start ahead uses up one word of a span; </s> counts as more words than any span has.
-    boundary = is_word_start.astype(np.int64)
-    boundary[-1] = int(np.max(lengths, initial=0)) + 1
-    position, remaining = np.asarray(starts).copy(), np.asarray(lengths) - 1
-    while position.size:
-        remaining = remaining - boundary[position + 1]
-        going = remaining >= 0
-        position, remaining = position[going] + 1, remaining[going]
-        keep[position] = False
-    return source, keep
-
-
-def _reference_insert(source, n, random_ratio, rng, mask_token_id, random_ids):
-    """fairseq's insertion noise with exactly ``n`` new tokens strictly inside the row."""
-    if n == 0:
-        return source
-    total = source.size + n
-    noise = rng.permutation(total - 2)[:n] + 1
-    n_random = int(_ceil_product(n, random_ratio))
-    values = np.full(n, mask_token_id, dtype=np.int64)
-    values[:n_random] = random_ids[rng.integers(0, random_ids.size, size=n_random)]
-    return _reference_place(source, noise, values)
-
-
-def _reference_place(source, noise, values):
-    """``source`` with ``values`` at the final positions ``noise`` and its tokens elsewhere."""
-    result = np.empty(source.size + noise.size, dtype=np.int64)
-    is_noise = np.zeros(result.size, dtype=bool)
-    is_noise[noise] = True
-    result[noise] = values
-    result[~is_noise] = source
-    return result

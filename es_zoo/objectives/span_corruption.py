@@ -26,9 +26,10 @@ with no Python loop over examples. :func:`compute_input_and_target_lengths` says
 yields a wanted inputs length (T5's ``random_spans_helper``): 568 raw tokens give 512 inputs and
 114 targets at the paper's settings.
 
-:func:`span_corrupt_reference` is a plain per-example transcription of the same steps; the tests check
-the vectorized code against it, and ``benchmarks/bench_span_corruption.py`` times it beside a
-nanoT5-shaped anchor (``DataCollatorForT5MLM``'s algorithm).
+:func:`es_zoo.objectives.reference.span_corrupt_reference` is a plain per-example transcription of
+the same steps; the tests check the vectorized code against it, and
+``benchmarks/bench_span_corruption.py`` times it beside a nanoT5-shaped anchor
+(``DataCollatorForT5MLM``'s algorithm).
 
 Example:
     >>> import numpy as np
@@ -66,7 +67,6 @@ __all__ = [
     "noise_span_counts",
     "random_spans_noise_mask",
     "span_corrupt",
-    "span_corrupt_reference",
 ]
 
 
@@ -201,9 +201,10 @@ def span_corrupt(tokens: np.ndarray, *, rng: np.random.Generator, eos_token_id: 
         noise_density: the fraction of raw tokens to hide.
         mean_noise_span_length: the average length of a hidden span.
         noise_mask: ``(B, raw_length)`` bool to use instead of drawing one, for instance one drawn
-            by the reference. Any mask is accepted as long as every row gives inputs of one length
-            and labels of one length; runs of True become sentinels in the inputs and runs of
-            False sentinels in the labels, numbered per side in order, exactly as T5's
+            by the reference (:mod:`es_zoo.objectives.reference`). Any mask is accepted as long as
+            every row gives inputs of one length and labels of one length; runs of True become
+            sentinels in the inputs and runs of False sentinels in the labels, numbered per side
+            in order, exactly as T5's
             ``noise_span_to_unique_sentinel`` / ``nonnoise_span_to_unique_sentinel`` do (so the
             two sides only pair up when a row starts with a kept token, as drawn masks do).
 
@@ -253,56 +254,6 @@ def span_corrupt(tokens: np.ndarray, *, rng: np.random.Generator, eos_token_id: 
     labels = _assemble(ids, keep_labels, mask, eos_token_id, sentinel_start_id,
                        sentinel_is_true=False)
     return SpanCorruptedBatch(input_ids, labels, mask)
-
-
-def span_corrupt_reference(tokens: np.ndarray, *, rng: np.random.Generator, eos_token_id: int,
-                           sentinel_start_id: int, num_sentinels: int = 100,
-                           noise_density: float = 0.15, mean_noise_span_length: float = 3.0,
-                           noise_mask: np.ndarray | None = None) -> SpanCorruptedBatch:
-    """:func:`span_corrupt` written one example at a time, in the shape of T5's own code.
-
-    For every row: draw a mask with T5's per-example procedure (two shuffles of span-start flags,
-    interleaved span lengths, a running count of span starts whose parity marks noise), then
-    replace the first token of every noise run by its sentinel and drop the rest of the run, and
-    the same on the labels side with the mask inverted; append ``</s>``; finally stack the rows.
-    Same arguments, errors and output as :func:`span_corrupt`; given the same ``noise_mask`` the
-    two return identical arrays. Draws from ``rng`` differ from :func:`span_corrupt`'s, so masks
-    drawn here follow the same distribution but are not the same masks.
-
-    Example:
-        >>> import numpy as np
-        >>> out = span_corrupt_reference(np.arange(100, 120)[None, :],
-        ...                              rng=np.random.default_rng(0), eos_token_id=1,
-        ...                              sentinel_start_id=32099)
-        >>> out.input_ids.shape, out.labels.shape
-        ((1, 19), (1, 5))
-    """
-    ids, given = _check_call(tokens, eos_token_id, sentinel_start_id, num_sentinels,
-                             noise_density, mean_noise_span_length, noise_mask)
-    batch, length = ids.shape
-    if given is None:
-        num_noise, num_spans = _feasible_counts(length, noise_density, mean_noise_span_length)
-        _check_sentinel_budget(num_spans, num_sentinels, length, noise_density,
-                               mean_noise_span_length)
-
-    inputs, labels, masks = [], [], []
-    for b in range(batch):
-        row = ids[b]
-        mask = (given[b] if given is not None
-                else _reference_row_mask(rng, length, num_noise, num_spans))
-        inputs.append(_reference_replace_runs(row, mask, sentinel_start_id, eos_token_id,
-                                              num_sentinels))
-        labels.append(_reference_replace_runs(row, ~mask, sentinel_start_id, eos_token_id,
-                                              num_sentinels))
-        masks.append(mask)
-    for name, rows in (("input_ids", inputs), ("labels", labels)):
-        widths = {len(r) for r in rows}
-        if len(widths) > 1:
-            raise ObjectiveError(
-                f"noise_mask gives {name} of different lengths across rows ({sorted(widths)}); "
-                f"every row must have the same number of noise tokens and of spans"
-            )
-    return SpanCorruptedBatch(np.stack(inputs), np.stack(labels), np.stack(masks))
 
 
 # --- internals ------------------------------------------------------------------------------
@@ -482,35 +433,3 @@ def _assemble(ids, keep, mask, eos_token_id, sentinel_start_id, *, sentinel_is_t
         np.subtract(sentinel_start_id + 1, numbers, out=numbers)
         np.copyto(out[:, :width], numbers, where=slots)
     return out
-
-
-def _reference_segment_lengths(rng, num_items, num_segments) -> np.ndarray:
-    starts = np.arange(num_items - 1) < num_segments - 1
-    rng.shuffle(starts)
-    first_in_segment = np.concatenate([[False], starts])
-    segment_id = np.cumsum(first_in_segment)
-    return np.bincount(segment_id, minlength=num_segments)
-
-
-def _reference_row_mask(rng, length, num_noise, num_spans) -> np.ndarray:
-    noise_lengths = _reference_segment_lengths(rng, num_noise, num_spans)
-    kept_lengths = _reference_segment_lengths(rng, length - num_noise, num_spans)
-    interleaved = np.stack([kept_lengths, noise_lengths], axis=1).reshape(-1)
-    starts = np.cumsum(interleaved)[:-1]
-    indicator = np.zeros(length, dtype=np.int64)
-    indicator[starts] = 1
-    return np.cumsum(indicator) % 2 == 1
-
-
-def _reference_replace_runs(row, runs_mask, sentinel_start_id, eos_token_id, num_sentinels):
-    prev = np.concatenate([[False], runs_mask[:-1]])
-    first = runs_mask & ~prev
-    rest = runs_mask & prev
-    if first.sum() > num_sentinels:
-        raise ObjectiveError(
-            f"noise_mask has a row with {int(first.sum())} spans to replace, which needs "
-            f"{int(first.sum())} sentinel ids, but num_sentinels={num_sentinels}"
-        )
-    sentinels = sentinel_start_id + 1 - np.cumsum(first)
-    replaced = np.where(first, sentinels, row.astype(np.int64))
-    return np.concatenate([replaced[~rest], [eos_token_id]]).astype(np.int64)
