@@ -24,7 +24,7 @@ from es_zoo.objectives.masking import whole_word_mask
 from es_zoo.packing import PackedSequences
 
 if TYPE_CHECKING:  # pragma: no cover
-    from es_zoo.training import MLMData
+    from es_zoo.batching import MLMData
 
 
 def train_counts(data: Any, vocab_size: int) -> np.ndarray:

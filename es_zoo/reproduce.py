@@ -111,7 +111,7 @@ def _clear_run(run_dir: Path) -> None:
 def reproduce(
     recipe: str, preset: str = "tiny", output_dir: str | Path | None = None, corpus: str | None = None,
     overrides: list[str] | tuple[str, ...] = (), max_steps: int | None = None, resume: bool = False,
-    overwrite: bool = False, interrupt_after: int | None = None, command: str | None = None,
+    overwrite: bool = False, command: str | None = None,
     data: str | Path | None = None,
 ) -> dict:
     """Run the whole reproduction; returns the results dictionary (also written to results.json).
@@ -220,8 +220,7 @@ def reproduce(
     accelerator.wait_for_everyone()
 
     try:
-        return run_family(cfg, run_dir, accelerator, Path(data), resume=decision == "resume",
-                          interrupt_after=interrupt_after)
+        return run_family(cfg, run_dir, accelerator, Path(data), resume=decision == "resume")
     finally:
         for lock in locks:
             lock.release()
@@ -451,14 +450,13 @@ def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any,
 # --------------------------------------------------------------------------------------------------
 
 
-def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool,
-               interrupt_after: int | None = None) -> dict:
+def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: Path, resume: bool) -> dict:
     """Pretrain the recipe's model with its family's job (es_zoo.families), score it on held-out text
     (beside the untrained model for encoder-decoders), export the Hub-ready model/, run the recipe's
     fine-tunes (GLUES for encoders, seq2seq for encoder-decoders) and print the summary."""
     from es_zoo.families import get_family
     from es_zoo.modeling import count_parameters
-    from es_zoo.training import plot_loss_curve, train_loop
+    from es_zoo.training import LoopSettings, plot_loss_curve, train_loop
 
     family = get_family(cfg.model.architecture)
     tokenizer = _stage_tokenizer(cfg, run_dir, data_dir, accelerator)
@@ -469,8 +467,7 @@ def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: P
         accelerator.print("scoring the held-out text before training (step 0)")
         atomic_write(initial_path, json.dumps(job.score(job.model), indent=2))  # still untrained here
     accelerator.wait_for_everyone()
-    summary = train_loop(cfg, job.loss, job.batches, run_dir, accelerator, resume=resume,
-                         interrupt_after=interrupt_after)
+    summary = train_loop(LoopSettings.of_recipe(cfg), job.loss, job.batches, run_dir, accelerator, resume=resume)
     # A plain, unsharded model on the main process under every strategy (gathered from the shards under
     # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
     model = summary.pop("model")

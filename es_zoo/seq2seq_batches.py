@@ -4,7 +4,7 @@ The token stream is cut into fixed-length blocks exactly as for BETO (``es_zoo.p
 BERT2BERT blocks are framed ``<s> ... </s>`` (``[CLS] ... [SEP]``) and carry the sentence-start flags
 found in the text; T5 blocks are the raw ``568``-token spans T5 derives for 512 input tokens. The
 objective (``es_zoo.objectives``) corrupts each micro-batch slice on its own, keyed by ``(seed, phase,
-step, slice)`` like the masks of BETO, and each process builds only its own slices (``es_zoo.training``
+step, slice)`` like the masks of BETO, and each process builds only its own slices (``es_zoo.batching``
 explains the numbering), so one process with accumulation and N processes see the same slices. A slice
 is padded only to its own longest input, never to the maximum length, and the decoder input is the
 target shifted right behind the family's decoder start token (``</s>`` for BART, ``<pad>`` for T5,
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from es_zoo.batching import StepBatch, accumulation_steps, phase_at, phase_samplers, slice_rng, step_slices
 from es_zoo.packing import PackedSequences
 
 
@@ -144,8 +145,6 @@ class Seq2SeqBatchMaker:
     """
 
     def __init__(self, cfg: Any, data: Seq2SeqData, rank: int, world: int) -> None:
-        from es_zoo.training import phase_samplers
-
         self.cfg, self.data = cfg, data
         self.rank, self.world = rank, world
         t = cfg.training
@@ -153,27 +152,22 @@ class Seq2SeqBatchMaker:
         self.samplers = phase_samplers(self.packed, t, world)
 
     def accumulation(self, phase: int) -> int:
-        from es_zoo.training import accumulation_steps
-
         return accumulation_steps(self.cfg.training, phase, self.world)
 
-    def __call__(self, step: int) -> Any:
-        from es_zoo.training import StepBatch, own_slices, phase_at, slice_rng
-
+    def __call__(self, step: int) -> StepBatch:
         t = self.cfg.training
         phase, pstep = phase_at(step, t)
         order = self.samplers[phase].batch(pstep)
         copying = step < getattr(self.cfg.objective, "copy_warmup_steps", 0)
         mb = t.micro_batch(phase)
         micro, predicted, tokens = [], 0, 0
-        for g in own_slices(self.accumulation(phase), self.rank, self.world):
+        for g, rows in step_slices(order, mb, self.rank, self.world):
             # Fresh noise every time a block is seen, keyed by the step and the slice: resumed runs and
             # every layout of processes draw exactly the same corruption for the same slice.
             rng = slice_rng(t.seed, phase, pstep, NOISE_TAG, g)
             if copying:
                 c = copy_batch(self.data, mb, self.cfg.objective.copy_warmup_length, rng)
             else:
-                rows = order[g * mb:(g + 1) * mb]
                 c = corrupt(self.data, self.cfg.objective, self.packed[phase], self.data.sentence_starts, rows, rng)
             micro.append(to_tensors(c, slice(None), self.data.pad_id, self.data.decoder_start_id))
             predicted += int((c.labels != -100).sum())

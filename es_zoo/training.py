@@ -1,11 +1,7 @@
-"""The pretraining loop on accelerate, readable top to bottom, for every family.
+"""The training loop on accelerate, readable top to bottom, for every family and every fine-tune.
 
-One optimizer step = one *global* batch (``phase.global_batch_size`` sequences over all processes),
-cut into *slices* of ``micro_batch_size`` sequences numbered ``g = 0, 1, ...``. Process ``rank`` of
-``world`` computes the slices ``g = a * world + rank`` of its accumulation steps ``a`` and builds only
-those: it reads their rows of the global batch (which rows form the batch of a step is a pure function
-of ``(seed, phase, step)``) and draws their noise (masks, spans, permutations) from a generator keyed
-by ``(seed, phase, step, g)``. A slice is therefore the same whoever builds it, so one process with
+One optimizer step = one *global* batch, cut into micro-batch *slices*; each process builds and
+computes only its own slices (``es_zoo.batching`` explains the numbering), so one process with
 accumulation and N processes without see identical slices and identical noise. The loss of each
 slice is a *sum* divided by the predicted tokens of the whole global batch (this process's count,
 summed over processes by one all-reduce per step), so both layouts give the same gradient up to
@@ -18,9 +14,10 @@ before the next save, whichever comes first, naming the step where it happened; 
 is always one from before it.
 
 The loop does not know the objective: a *batch maker* turns a step number into the slices of this
-process (:class:`BatchMaker` here for BERT's masked LM, ``es_zoo.seq2seq_batches.Seq2SeqBatchMaker``
-for BART, T5 and BERT2BERT), and a *loss module* turns a slice into ``(summed loss, correct
-predictions)`` (``SparseMLM`` / ``Seq2SeqLoss`` in ``es_zoo.modeling``).
+process (``es_zoo.batching.BatchMaker`` for the masked LMs, ``es_zoo.seq2seq_batches.Seq2SeqBatchMaker``
+for BART, T5 and BERT2BERT, ``es_zoo.tasks.finetune.TaskBatchMaker`` for fine-tunes), and a *loss
+module* turns a slice into ``(summed loss, correct predictions)`` (``SparseMLM`` / ``Seq2SeqLoss`` in
+``es_zoo.modeling``, the heads of ``es_zoo.tasks.heads``).
 
 The same loop runs under every accelerate strategy. One process, DDP and XLA hand back the trained
 model as it is. FSDP and DeepSpeed shard the model (and DeepSpeed runs the optimizer inside
@@ -30,6 +27,7 @@ config against the recipe, and gathers a plain copy of the model for the evaluat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -38,48 +36,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-import numpy as np
 import torch
 
 from es_zoo import checkpoints, sharding
+# The batch side (es_zoo.batching): BatchMaker and MLMData are pretrain's, StepBatch and phase_at the loop's.
+from es_zoo.batching import BatchMaker, MLMData, StepBatch, phase_at
 from es_zoo.errors import TrainingError
 from es_zoo.modeling import SparseMLM
-from es_zoo.objectives.masking import whole_word_mask
-from es_zoo.packing import EpochSampler, PackedSequences
 from es_zoo.recipes import TRACKERS, ResolvedRecipe, TrainingConfig
 
-MASK_TAG = 0x3A5C  # BatchMaker's part of the noise key (seed, phase, step, MASK_TAG, slice)
 STOP_CHECK_EVERY = 10  # several processes agree on a SIGTERM every this many steps (and at log/save steps)
-
-
-@dataclass
-class MLMData:
-    """Everything the masking objective needs, computed once from the tokenizer."""
-
-    stream: np.ndarray  # the training token stream
-    is_special: np.ndarray  # (V,) bool
-    is_continuation: np.ndarray  # (V,) bool
-    vocab_size: int
-    mask_id: int
-    pad_id: int
-    cls_id: int
-    sep_id: int
-
-
-@dataclass
-class StepBatch:
-    """This process's slices of one global batch: keyword arguments of the loss module, one dict each.
-
-    ``predicted`` and ``tokens`` count THIS process's slices only (a process never sees the others'
-    slices). The loop sums them over processes, one all-reduce per step, to normalise the loss by the
-    predicted tokens of the whole global batch and to count the tokens seen.
-    """
-
-    micro: list[dict[str, torch.Tensor]]
-    predicted: int  # tokens the loss is computed on, in this process's slices
-    tokens: int  # input tokens (no padding), in this process's slices
 
 
 def lr_at(step: int, cfg: TrainingConfig) -> float:
@@ -255,107 +223,40 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig, device: Any = N
     return torch.optim.AdamW(groups, **common, **kwargs)
 
 
-def phase_at(step: int, cfg: TrainingConfig) -> tuple[int, int]:
-    """(phase index, step within the phase) of global step ``step``."""
-    for i, ph in enumerate(cfg.phases):
-        if step < ph.max_steps:
-            return i, step
-        step -= ph.max_steps
-    raise IndexError("step beyond the last phase")
+_stop_after: int | None = None  # the stop_after() test hook; None: off
 
 
-def phase_samplers(packed: list, t: TrainingConfig, world: int) -> list[EpochSampler]:
-    """One global-batch sampler per phase (over that phase's packed sequences), after checking that
-    every global batch splits evenly into micro-batches over ``world`` processes."""
-    for i, p in enumerate(t.phases):
-        if p.global_batch_size % (t.micro_batch(i) * world):
-            raise TrainingError(
-                f"phases[{i}].global_batch_size {p.global_batch_size} is not a multiple of "
-                f"micro_batch_size {t.micro_batch(i)} x {world} processes"
-            )
-    return [EpochSampler(len(pk), p.global_batch_size, t.seed, i) for i, (pk, p) in enumerate(zip(packed, t.phases))]
-
-
-def accumulation_steps(t: TrainingConfig, phase: int, world: int) -> int:
-    """Micro-batches each process runs per optimizer step in ``phase``."""
-    return t.phases[phase].global_batch_size // (t.micro_batch(phase) * world)
-
-
-def own_slices(accumulation: int, rank: int, world: int) -> list[int]:
-    """The slices of the global batch that process ``rank`` of ``world`` computes, in order: slice
-    ``a * world + rank`` at accumulation step ``a``.
+@contextlib.contextmanager
+def stop_after(steps: int | None) -> Iterator[None]:
+    """Test hook: inside the block, every training loop (pretraining or fine-tuning) behaves as if it got
+    a SIGTERM after ``steps`` steps (None: no effect). One process stops right there; several agree on it
+    at the next check (every ``STOP_CHECK_EVERY`` steps and at log and save steps). Either way the loop
+    saves a checkpoint and returns with ``stopped_early``, as a preempted job does.
 
     Example:
-        >>> own_slices(2, rank=1, world=2), own_slices(4, rank=0, world=1)
-        ([1, 3], [0, 1, 2, 3])
+        >>> with stop_after(4):  # doctest: +SKIP
+        ...     pretrain(cfg, model, data, run_dir, accelerator)["steps"]
+        4
     """
-    return [a * world + rank for a in range(accumulation)]
-
-
-def slice_rng(seed: int, phase: int, pstep: int, tag: int, g: int) -> np.random.Generator:
-    """The noise of slice ``g`` of step ``pstep`` of ``phase``: fresh every time a sequence is seen
-    (dynamic masking), and the same for whichever process builds the slice and for a resumed run.
-
-    Example:
-        >>> int(slice_rng(42, 0, 3, MASK_TAG, 1).integers(1000)) == int(slice_rng(42, 0, 3, MASK_TAG, 1).integers(1000))
-        True
-    """
-    return np.random.default_rng([seed, phase, pstep, tag, g])
-
-
-class BatchMaker:
-    """Masked LM (BETO): builds the slices of the global batch that belong to this process, for any step.
-
-    Only this process's slices are read and masked (see the module doc); ``StepBatch.predicted`` and
-    ``tokens`` count them.
-    """
-
-    def __init__(self, cfg: ResolvedRecipe, data: MLMData, rank: int, world: int) -> None:
-        self.cfg = cfg
-        self.data = data
-        self.rank, self.world = rank, world
-        t = cfg.training
-        self.packed = [PackedSequences(data.stream, p.seq_len, data.cls_id, data.sep_id) for p in t.phases]
-        self.samplers = phase_samplers(self.packed, t, world)
-
-    def accumulation(self, phase: int) -> int:
-        return accumulation_steps(self.cfg.training, phase, self.world)
-
-    def __call__(self, step: int) -> StepBatch:
-        t, obj = self.cfg.training, self.cfg.objective
-        phase, pstep = phase_at(step, t)
-        order = self.samplers[phase].batch(pstep)
-        max_pred = t.phases[phase].max_predictions or obj.max_predictions
-        mb = t.micro_batch(phase)
-        micro, predicted, tokens = [], 0, 0
-        for g in own_slices(self.accumulation(phase), self.rank, self.world):
-            seqs = self.packed[phase][order[g * mb:(g + 1) * mb]]
-            masked = whole_word_mask(
-                seqs, rng=slice_rng(t.seed, phase, pstep, MASK_TAG, g), is_special=self.data.is_special,
-                is_continuation=self.data.is_continuation, mask_token_id=self.data.mask_id,
-                vocab_size=self.data.vocab_size, pad_token_id=self.data.pad_id,
-                mlm_probability=obj.mlm_probability, max_predictions=max_pred,
-                mask_replace_prob=obj.mask_replace_prob, random_replace_prob=obj.random_replace_prob,
-                whole_word=obj.whole_word,
-            )
-            valid = masked.masked_labels != -100
-            flat = (np.arange(len(seqs))[:, None] * seqs.shape[1] + masked.masked_positions)[valid]
-            micro.append({
-                "input_ids": torch.from_numpy(np.ascontiguousarray(masked.input_ids)),
-                "flat_positions": torch.from_numpy(flat.astype(np.int64)),
-                "labels": torch.from_numpy(masked.masked_labels[valid].astype(np.int64)),
-            })
-            predicted += int(valid.sum())
-            tokens += int(seqs.size)
-        return StepBatch(micro, predicted, tokens)
+    global _stop_after
+    previous, _stop_after = _stop_after, steps
+    try:
+        yield
+    finally:
+        _stop_after = previous
 
 
 class StopRequest:
-    """Turns SIGTERM into a request honoured at the next step boundary."""
+    """Turns SIGTERM (or the :func:`stop_after` test hook) into a request honoured at the next step boundary."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.after = _stop_after
         self._previous: Any = None
+
+    def at(self, step: int) -> bool:
+        """Whether this process asks to stop once ``step`` steps are done."""
+        return self.requested or (self.after is not None and step >= self.after)
 
     def __enter__(self) -> "StopRequest":
         try:
@@ -431,11 +332,11 @@ def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str, labe
 
 def pretrain(
     cfg: ResolvedRecipe, model: torch.nn.Module, data: MLMData, run_dir: Path, accelerator: Any,
-    resume: bool = False, interrupt_after: int | None = None,
+    resume: bool = False,
 ) -> dict:
     """Run (or resume) masked-LM pretraining of a ``BertForMaskedLM``; returns a summary."""
     make = BatchMaker(cfg, data, accelerator.process_index, accelerator.num_processes)
-    return train_loop(cfg, SparseMLM(model), make, run_dir, accelerator, resume, interrupt_after)
+    return train_loop(LoopSettings.of_recipe(cfg), SparseMLM(model), make, run_dir, accelerator, resume)
 
 
 # ------------------------------------------------------------------------------------ trackers
@@ -463,19 +364,20 @@ def tracker_kwargs(cfg_training: TrainingConfig | Sequence[str], run_dir: str | 
 
 
 def flat_config(cfg: Any) -> dict[str, Any]:
-    """The resolved recipe as flat ``{"training.learning_rate": 0.0001, "training.phases.0.seq_len": 128,
-    ...}`` scalars (what trackers accept as a run's configuration); null settings are left out.
+    """The resolved recipe (or a nested mapping, such as a fine-tune's ``{"recipe": TASK, "preset":
+    "finetune", "training": {...}}``) as flat ``{"training.learning_rate": 0.0001,
+    "training.phases.0.seq_len": 128, ...}`` scalars (what trackers accept as a run's configuration);
+    null settings are left out.
 
     Example:
         >>> from es_zoo.recipes import load_recipe
         >>> flat = flat_config(load_recipe("beto", "tiny"))
         >>> flat["model.hidden_size"], flat["training.phases.0.seq_len"], flat["recipe"]
         (128, 128, 'beto')
+        >>> flat_config({"recipe": "pos", "training": {"phases": [{"seq_len": 64}], "peak_tflops": None}})
+        {'recipe': 'pos', 'training.phases.0.seq_len': 64}
     """
-    if hasattr(cfg, "to_dict"):
-        data = {"recipe": cfg.recipe, "preset": cfg.preset, **cfg.to_dict()["config"]}
-    else:  # a fine-tune's loop configuration: only the training section exists
-        data = {"recipe": cfg.recipe, "preset": cfg.preset, "training": dataclasses.asdict(cfg.training)}
+    data = {"recipe": cfg.recipe, "preset": cfg.preset, **cfg.to_dict()["config"]} if hasattr(cfg, "to_dict") else cfg
     out: dict[str, Any] = {}
 
     def walk(value: Any, key: str) -> None:
@@ -492,10 +394,39 @@ def flat_config(cfg: Any) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """What :func:`train_loop` reads besides the loss module, the batches and the run folder.
+
+    ``training`` holds the schedule, the optimizer, the step options, the log and save cadence and the
+    trackers (a recipe's training section, or the one a fine-tune builds from its hyperparameters);
+    ``run_name`` names the trackers' run, ``label`` the progress bar, and ``tracked`` is the flat
+    configuration the trackers record (:func:`flat_config`).
+
+    Example:
+        >>> from es_zoo.recipes import load_recipe
+        >>> s = LoopSettings.of_recipe(load_recipe("beto", "tiny"))
+        >>> s.run_name, s.label, s.tracked["training.phases.0.seq_len"]
+        ('beto-tiny', 'pretraining beto/tiny', 128)
+    """
+
+    training: TrainingConfig
+    run_name: str
+    label: str
+    tracked: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of_recipe(cls, cfg: ResolvedRecipe) -> "LoopSettings":
+        """A pretraining's settings: its recipe's training section, named ``RECIPE-PRESET``."""
+        return cls(cfg.training, f"{cfg.recipe}-{cfg.preset}", f"pretraining {cfg.recipe}/{cfg.preset}",
+                   flat_config(cfg))
+
+
 class Tracking:
-    """The loop's side of the experiment trackers: starts a run named ``RECIPE-PRESET`` with the flat
-    recipe as its configuration, logs every JSONL record, and finishes the trackers (main process only;
-    accelerate's ``init_trackers`` and ``log`` do nothing elsewhere).
+    """The loop's side of the experiment trackers: starts a run named ``settings.run_name``
+    (``RECIPE-PRESET``) with ``settings.tracked`` (the flat recipe) as its configuration, logs every JSONL
+    record, and finishes the trackers (main process only; accelerate's ``init_trackers`` and ``log`` do
+    nothing elsewhere).
 
     Inactive when ``training.trackers`` is empty. When it is set but the Accelerator was created without
     :func:`tracker_kwargs`, it says so once and stays inactive (logging to nothing would be silent).
@@ -503,14 +434,14 @@ class Tracking:
     Example:
         >>> from accelerate import Accelerator  # doctest: +SKIP
         >>> accelerator = Accelerator(**tracker_kwargs(cfg.training, run_dir))  # doctest: +SKIP
-        >>> tracking = Tracking(accelerator, cfg, resumed_step=0)  # doctest: +SKIP
+        >>> tracking = Tracking(accelerator, LoopSettings.of_recipe(cfg), resumed_step=0)  # doctest: +SKIP
         >>> tracking.log({"step": 10, "loss": 6.2, "lr": 1e-4})  # doctest: +SKIP
         >>> tracking.finish()  # doctest: +SKIP
     """
 
-    def __init__(self, accelerator: Any, cfg: Any, resumed_step: int) -> None:
+    def __init__(self, accelerator: Any, settings: LoopSettings, resumed_step: int) -> None:
         self.accelerator = accelerator
-        names = list(getattr(cfg.training, "trackers", None) or [])
+        names = list(settings.training.trackers or [])
         self.active = bool(names) and bool(getattr(accelerator, "log_with", None))
         if names and not self.active:
             accelerator.print(f"training.trackers {names} is set, but the Accelerator was created without "
@@ -522,8 +453,7 @@ class Tracking:
             # TensorBoard keeps events of steps after the checkpoint from the interrupted attempt; purge
             # them so the resumed curve replaces them, as logs/train.jsonl does.
             init_kwargs["tensorboard"] = {"purge_step": resumed_step + 1}
-        accelerator.init_trackers(project_name=f"{cfg.recipe}-{cfg.preset}", config=flat_config(cfg),
-                                  init_kwargs=init_kwargs)
+        accelerator.init_trackers(project_name=settings.run_name, config=settings.tracked, init_kwargs=init_kwargs)
 
     def log(self, record: dict) -> None:
         if self.active:
@@ -652,17 +582,141 @@ def compile_loss_module(module: torch.nn.Module, t: TrainingConfig) -> torch.nn.
     return module
 
 
-def train_loop(
-    cfg: ResolvedRecipe, wrapped: torch.nn.Module, make: Any, run_dir: Path, accelerator: Any,
-    resume: bool = False, interrupt_after: int | None = None,
-) -> dict:
-    """Run (or resume) pretraining; returns a summary with the trained model under ``"model"``.
+def set_lr(optimizer: torch.optim.Optimizer, step: int, t: TrainingConfig) -> float:
+    """Set the learning rate of step ``step`` (:func:`lr_at`, times each group's ``lr_scale``); returns it."""
+    lr = lr_at(step, t)
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+    return lr
 
-    ``wrapped`` is a loss module (``forward(**slice) -> (loss_sum, correct)``) holding the model as
-    ``.model``; ``make(step)`` gives this process's :class:`StepBatch` for a global step.
-    ``interrupt_after`` behaves like a SIGTERM after that many steps (used by the tests): one process
-    stops right there; several agree on it at the next check (every ``STOP_CHECK_EVERY`` steps and at
-    log and save steps).
+
+class LoopState:
+    """Where the loop stands (steps done, tokens seen, the log window, the device totals) and what it
+    does after each step: :meth:`should_stop`, :meth:`maybe_log`, :meth:`maybe_save`.
+
+    The host waits for the device only at *read points*: log steps, save steps and a stop. There
+    :meth:`should_stop` reads the device totals once (all processes in one gather) and stops the run on a
+    non-finite loss before anything is saved, so a checkpoint is always one from before it.
+    """
+
+    def __init__(self, t: TrainingConfig, accelerator: Any, run_dir: Path, step: int, tokens_seen: int,
+                 elapsed_before: float, log: JsonlLog, tracking: Tracking, bar: Any, flops_of: Any,
+                 peak: float | None) -> None:
+        self.t, self.accelerator, self.run_dir = t, accelerator, run_dir
+        self.ckpt_root = run_dir / "checkpoints"
+        self.step, self.tokens_seen, self.elapsed_before = step, tokens_seen, elapsed_before
+        self.total, self.world = t.total_steps, accelerator.num_processes
+        self.log, self.tracking, self.bar = log, tracking, bar
+        self.flops_of, self.peak = flops_of, peak
+        self.started = time.perf_counter()
+        self.totals = DeviceTotals(accelerator.device)
+        self.window = self._window(time.perf_counter())
+        self.phase, self.is_log, self.is_save = 0, False, False
+        self.stopped_early = False
+
+    @staticmethod
+    def _window(t0: float) -> dict:
+        return {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "flops": 0.0, "steps": 0, "t0": t0}
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def count(self, phase: int, loss: torch.Tensor, correct: torch.Tensor, global_counts: torch.Tensor) -> None:
+        """Add the step just done to the device totals (nothing is read back here)."""
+        self.step += 1
+        self.phase = phase
+        flops = None
+        if self.flops_of is not None:
+            fdtype = self.totals.fdtype
+            flops = self.flops_of(rows=self.t.phases[phase].global_batch_size,
+                                  input_tokens=global_counts[1].to(fdtype), target_tokens=global_counts[0].to(fdtype))
+        self.totals.add(self.step, loss, correct, global_counts, flops)
+        self.window["steps"] += 1
+        self.bar.update(1)
+        self.is_log = self.step % self.t.log_every == 0 or self.step == self.total
+        self.is_save = self.step % self.t.save_every == 0 or self.step == self.total
+
+    def should_stop(self, stop: StopRequest) -> bool:
+        """Whether every process stops after this step (a SIGTERM, or the :func:`stop_after` hook).
+
+        One process decides from its own flag. Several agree on it every ``STOP_CHECK_EVERY`` steps (one
+        all-reduce) and at the read of log and save steps, where the flag travels with the totals. At a
+        read point this reads the totals, and a non-finite loss raises here, before any save."""
+        requested = stop.at(self.step)
+        if self.world == 1:
+            stop_now = requested  # a Python flag: no device involved
+        elif not (self.is_log or self.is_save) and self.step % STOP_CHECK_EVERY == 0:
+            stop_now = any_process(requested, self.accelerator)
+        else:
+            stop_now = False  # several processes: agreed on at the read below
+        if not (self.is_log or self.is_save or stop_now):
+            return False
+        # A read point: the only place the host waits for the device.
+        got = self.totals.read(self.accelerator, requested)
+        if got["first_bad"]:  # before any save: a checkpoint is always from before the NaN
+            latest = checkpoints.latest_checkpoint(self.ckpt_root)
+            where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
+            raise TrainingError(
+                f"the loss became {got['bad_loss']} at step {got['first_bad']}; training stopped and "
+                f"{where}. Lower training.learning_rate, check training.mixed_precision, or resume with --resume."
+            )
+        self.tokens_seen += got["tokens"]
+        for key in ("loss", "correct", "predicted", "tokens", "flops"):
+            self.window[key] += got[key]
+        return stop_now or got["stop"]
+
+    def maybe_log(self, lr: float) -> None:
+        """At a log step: one record (means over the steps since the last) to train.jsonl and the trackers."""
+        if not self.is_log:
+            return
+        now = time.perf_counter()
+        w = self.window
+        seconds = max(1e-9, now - w["t0"])
+        rate = w["tokens"] / seconds
+        record = {
+            "step": self.step, "phase": self.phase, "seq_len": self.t.phases[self.phase].seq_len,
+            "loss": w["loss"] / w["steps"],
+            "accuracy": w["correct"] / max(1, w["predicted"]),
+            "lr": lr, "tokens_per_s": rate, "tokens_seen": self.tokens_seen,
+            "elapsed_s": self.elapsed_before + now - self.started,
+        }
+        if self.flops_of is not None:
+            from es_zoo.flops import achieved_tflops
+
+            record["tflops"] = achieved_tflops(w["flops"], seconds, self.world)
+            record["mfu"] = record["tflops"] / self.peak
+        self.log.write(record)
+        self.tracking.log(record)
+        self.bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}")
+        self.window = self._window(now)
+
+    def maybe_save(self, stop_now: bool) -> bool:
+        """At a save step, or when stopping: a checkpoint. True when the run stops early here."""
+        if not (self.is_save or stop_now):
+            return False
+        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed()}
+        path = checkpoints.save_checkpoint(self.accelerator, self.ckpt_root, state, self.t.keep_checkpoints)
+        if stop_now and self.step < self.total:
+            self.accelerator.print(
+                f"\nstop requested: saved {path.relative_to(self.run_dir)} at step {self.step}; "
+                "run the same command with --resume to continue"
+            )
+            self.stopped_early = True
+            return True
+        return False
+
+
+def train_loop(
+    settings: LoopSettings, wrapped: torch.nn.Module, make: Any, run_dir: Path, accelerator: Any,
+    resume: bool = False,
+) -> dict:
+    """Run (or resume) training; returns a summary with the trained model under ``"model"``.
+
+    ``settings`` is what the loop reads of a recipe (:class:`LoopSettings`: ``LoopSettings.of_recipe``
+    for a pretraining; a fine-tune builds its own). ``wrapped`` is a loss module
+    (``forward(**slice) -> (loss_sum, correct)``) holding the model as ``.model``; ``make(step)`` gives
+    this process's ``es_zoo.batching.StepBatch`` for a global step. A SIGTERM stops the run at the next
+    step boundary (several processes: at the next agreed check) with a checkpoint to resume from.
 
     ``"model"`` is always a plain, unsharded transformers model to evaluate and export on the main
     process. One process, DDP, XLA: the model itself, unwrapped, on every process. FSDP and DeepSpeed: a
@@ -670,9 +724,8 @@ def train_loop(
     on the others, and None everywhere when the run stopped early (nothing is evaluated then, and a
     preempted job should not spend its grace period gathering weights).
     """
-    t = cfg.training
+    t = settings.training
     device = accelerator.device
-    world = accelerator.num_processes
     on_cuda = device.type == "cuda"
     if on_cuda and t.allow_tf32:
         allow_tf32()
@@ -690,18 +743,17 @@ def train_loop(
     loss_module = accelerator.unwrap_model(wrapped)
     if t.compile:
         compile_loss_module(loss_module, t)
-    ckpt_root = run_dir / "checkpoints"
     step, tokens_seen, elapsed_before = 0, 0, 0.0
     if resume:
-        incomplete_and_report(ckpt_root, accelerator)
-        latest, state = checkpoints.load_latest_good(accelerator, ckpt_root, accelerator.print)
+        incomplete_and_report(run_dir / "checkpoints", accelerator)
+        latest, state = checkpoints.load_latest_good(accelerator, run_dir / "checkpoints", accelerator.print)
         if latest is not None:
             step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed"]
             accelerator.print(f"resuming from {latest.relative_to(run_dir)} (step {step})")
     log = JsonlLog(run_dir / "logs" / "train.jsonl", step, accelerator.is_main_process)
-    tracking = Tracking(accelerator, cfg, step)
+    tracking = Tracking(accelerator, settings, step)
     # MFU only where the loss module can count its FLOPs and the device's peak is known: never guessed.
-    from es_zoo.flops import achieved_tflops, device_peak_tflops
+    from es_zoo.flops import device_peak_tflops
 
     peak = device_peak_tflops(device, getattr(t, "peak_tflops", None))
     flops_of = getattr(loss_module, "flops", None) if peak else None
@@ -711,102 +763,38 @@ def train_loop(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=step, disable=not accelerator.is_local_main_process,
-               desc=getattr(cfg, "progress_label", None) or f"pretraining {cfg.recipe}/{cfg.preset}", dynamic_ncols=True)
-    started = time.perf_counter()
-    totals = DeviceTotals(device)
-    window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "flops": 0.0, "steps": 0,
-              "t0": time.perf_counter()}
-    stopped_early = False
+    bar = tqdm(total=total, initial=step, disable=not accelerator.is_local_main_process, desc=settings.label,
+               dynamic_ncols=True)
+    run = LoopState(t, accelerator, run_dir, step, tokens_seen, elapsed_before, log, tracking, bar, flops_of, peak)
     pool = ThreadPoolExecutor(max_workers=1)  # builds the next batch while this one computes
-    future = pool.submit(_host_batch, make, step, pin) if step < total else None
+    future = pool.submit(_host_batch, make, run.step, pin) if run.step < total else None
     try:
         with StopRequest() as stop:
-            while step < total:
+            while run.step < total:
                 batch, counts = future.result()
-                future = pool.submit(_host_batch, make, step + 1, pin) if step + 1 < total else None
-                lr = lr_at(step, t)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group.get("lr_scale", 1.0)
-                phase, _ = phase_at(step, t)
+                future = pool.submit(_host_batch, make, run.step + 1, pin) if run.step + 1 < total else None
+                lr = set_lr(optimizer, run.step, t)
+                phase, _ = phase_at(run.step, t)
                 loss, correct, global_counts = train_step(wrapped, optimizer, batch, accelerator, t, counts)
-                step += 1
-                flops = None
-                if flops_of is not None:
-                    flops = flops_of(rows=t.phases[phase].global_batch_size,
-                                     input_tokens=global_counts[1].to(totals.fdtype),
-                                     target_tokens=global_counts[0].to(totals.fdtype))
-                totals.add(step, loss, correct, global_counts, flops)
-                window["steps"] += 1
-                bar.update(1)
-                is_log = step % t.log_every == 0 or step == total
-                is_save = step % t.save_every == 0 or step == total
-                requested = stop.requested or (interrupt_after is not None and step >= interrupt_after)
-                if world == 1:
-                    stop_now = requested  # a Python flag: no device involved
-                elif not (is_log or is_save) and step % STOP_CHECK_EVERY == 0:
-                    stop_now = any_process(requested, accelerator)
-                else:
-                    stop_now = False  # several processes: agreed on at the read below
-                if not (is_log or is_save or stop_now):
-                    continue
-                # A read point: the only place the host waits for the device.
-                got = totals.read(accelerator, requested)
-                stop_now = stop_now or got["stop"]
-                if got["first_bad"]:  # before any save: a checkpoint is always from before the NaN
-                    latest = checkpoints.latest_checkpoint(ckpt_root)
-                    where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
-                    raise TrainingError(
-                        f"the loss became {got['bad_loss']} at step {got['first_bad']}; training stopped and "
-                        f"{where}. Lower training.learning_rate, check training.mixed_precision, or resume with --resume."
-                    )
-                tokens_seen += got["tokens"]
-                for key in ("loss", "correct", "predicted", "tokens", "flops"):
-                    window[key] += got[key]
-                if is_log:
-                    now = time.perf_counter()
-                    seconds = max(1e-9, now - window["t0"])
-                    rate = window["tokens"] / seconds
-                    record = {
-                        "step": step, "phase": phase, "seq_len": t.phases[phase].seq_len,
-                        "loss": window["loss"] / window["steps"],
-                        "accuracy": window["correct"] / max(1, window["predicted"]),
-                        "lr": lr, "tokens_per_s": rate, "tokens_seen": tokens_seen,
-                        "elapsed_s": elapsed_before + now - started,
-                    }
-                    if flops_of is not None:
-                        record["tflops"] = achieved_tflops(window["flops"], seconds, world)
-                        record["mfu"] = record["tflops"] / peak
-                    log.write(record)
-                    tracking.log(record)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}")
-                    window = {"loss": 0.0, "correct": 0, "predicted": 0, "tokens": 0, "flops": 0.0, "steps": 0,
-                              "t0": now}
-                if is_save or stop_now:
-                    state = {"step": step, "tokens_seen": tokens_seen,
-                             "elapsed": elapsed_before + time.perf_counter() - started}
-                    path = checkpoints.save_checkpoint(accelerator, ckpt_root, state, t.keep_checkpoints)
-                    if stop_now and step < total:
-                        accelerator.print(
-                            f"\nstop requested: saved {path.relative_to(run_dir)} at step {step}; "
-                            "run the same command with --resume to continue"
-                        )
-                        stopped_early = True
-                        break
+                run.count(phase, loss, correct, global_counts)
+                stop_now = run.should_stop(stop)
+                run.maybe_log(lr)
+                if run.maybe_save(stop_now):
+                    break
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         tracking.finish()
     accelerator.wait_for_everyone()
-    elapsed = elapsed_before + time.perf_counter() - started
+    elapsed = run.elapsed()
     if not sharded:
         model = accelerator.unwrap_model(wrapped).model
-    elif stopped_early:
+    elif run.stopped_early:
         model = None
     else:  # every process takes part in the gather; the main process gets the model
         model = sharding.gather_trained_model(accelerator, wrapped, skeleton)
     return {
-        "steps": step, "total_steps": total, "tokens_seen": tokens_seen, "stopped_early": stopped_early,
+        "steps": run.step, "total_steps": total, "tokens_seen": run.tokens_seen, "stopped_early": run.stopped_early,
         "elapsed_s": elapsed, "model": model,
     }
 

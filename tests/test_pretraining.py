@@ -81,8 +81,11 @@ def test_model_card_quotes_the_measured_numbers(finished_run: Path) -> None:
 
 
 def test_resume_after_interruption_is_bit_identical(tmp_path: Path, small_corpus: Path, finished_run: Path) -> None:
+    from es_zoo.training import stop_after
+
     out = tmp_path / "interrupted"
-    first = _run(out, small_corpus, interrupt_after=4)
+    with stop_after(4):
+        first = _run(out, small_corpus)
     assert first["stopped_early"]
     assert (out / "checkpoints" / "step-00000004" / "COMPLETE").is_file()
     assert not (out / "model").exists()
@@ -116,8 +119,11 @@ def test_existing_runs_are_never_overwritten_silently(tmp_path: Path, small_corp
 
 
 def test_overwrite_replaces_an_es_zoo_run(tmp_path: Path, small_corpus: Path) -> None:
+    from es_zoo.training import stop_after
+
     out = tmp_path / "run"
-    _run(out, small_corpus, interrupt_after=2)
+    with stop_after(2):
+        _run(out, small_corpus)
     (out / "checkpoints" / "marker-from-old-run").mkdir()
     _run(out, small_corpus, overwrite=True, max_steps=3)
     assert not (out / "checkpoints" / "marker-from-old-run").exists()
@@ -270,8 +276,11 @@ def test_a_corrupted_newest_checkpoint_resumes_from_the_one_before(tmp_path: Pat
                                                                    capsys: pytest.CaptureFixture) -> None:
     """One byte flipped in the newest checkpoint's weights (same size: only its recorded sha256 sees it):
     --resume names it, moves it aside and resumes from the checkpoint before, to the same model."""
+    from es_zoo.training import stop_after
+
     out = tmp_path / "corrupt"
-    _run(out, small_corpus, interrupt_after=4)
+    with stop_after(4):
+        _run(out, small_corpus)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000003", "step-00000004"]
     weights = out / "checkpoints" / "step-00000004" / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -144,8 +144,11 @@ def test_run_folder_is_complete_and_generates_after_reload(runs: dict[str, Path]
 
 @pytest.mark.parametrize("name", ["barto", "t5s"])
 def test_interrupted_run_resumes_exactly(tmp_path: Path, small_corpus: Path, runs: dict[str, Path], name: str) -> None:
+    from es_zoo.training import stop_after
+
     out = tmp_path / name
-    first = reproduce(name, output_dir=out, corpus=str(small_corpus), overrides=MICROS[name], interrupt_after=4)
+    with stop_after(4):
+        first = reproduce(name, output_dir=out, corpus=str(small_corpus), overrides=MICROS[name])
     assert first["stopped_early"] and not (out / "model").exists()
     reproduce(name, output_dir=out, corpus=str(small_corpus), overrides=MICROS[name], resume=True)
     assert _losses(out) == _losses(runs[name])

@@ -303,7 +303,7 @@ from accelerate import Accelerator
 from accelerate.state import PartialState
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 from es_zoo.modeling import build_bert_mlm, save_model
-from es_zoo.training import pretrain
+from es_zoo.training import pretrain, stop_after
 from tests.conftest import NO_DROPOUT
 from tests.test_training_step import VOCAB, _beto, _mlm_data
 
@@ -340,7 +340,9 @@ def run(name, **kwargs):
 
 root, launch, rank = Path(sys.argv[1]), sys.argv[2], int(os.environ["RANK"])
 if launch == "first":
-    report = {"whole": run("whole"), "interrupted": run("interrupted", interrupt_after=5)}
+    whole = run("whole")
+    with stop_after(5):
+        report = {"whole": whole, "interrupted": run("interrupted")}
 else:
     report = {"resumed": run("interrupted", resume=True)}
 (root / f"{launch}.rank{rank}.json").write_text(json.dumps(report))

@@ -278,8 +278,11 @@ def test_a_nan_is_caught_at_the_next_read_point_and_named(tmp_path: Path, monkey
     assert [r["step"] for r in _rows(out)] == [4]
 
 
-def test_interrupt_after_stops_at_that_step(tmp_path: Path) -> None:
-    summary = _pretrain(tmp_path / "run", ["training.log_every=4"], interrupt_after=5)
+def test_stop_after_stops_at_that_step(tmp_path: Path) -> None:
+    from es_zoo.training import stop_after
+
+    with stop_after(5):
+        summary = _pretrain(tmp_path / "run", ["training.log_every=4"])
     assert summary["stopped_early"] and summary["steps"] == 5
     assert (tmp_path / "run" / "checkpoints" / "step-00000005" / "COMPLETE").is_file()
     state = json.loads((tmp_path / "run" / "checkpoints" / "step-00000005" / "trainer_state.json").read_text())
@@ -411,7 +414,10 @@ def test_tensorboard_purges_the_interrupted_steps_on_resume(tmp_path: Path) -> N
 
     out = tmp_path / "run"
     extra = ["training.trackers=[tensorboard]", "training.save_every=4"]
-    _pretrain(out, extra, interrupt_after=6)  # saved at 6 (the stop); steps 1-6 logged
+    from es_zoo.training import stop_after
+
+    with stop_after(6):
+        _pretrain(out, extra)  # saved at 6 (the stop); steps 1-6 logged
     (out / "checkpoints" / "step-00000006").rename(out / "checkpoints" / "gone")  # as if it crashed after 4
     _pretrain(out, extra, resume=True)
     acc = EventAccumulator(str(out / "tracking" / "beto-tiny"))
@@ -535,10 +541,10 @@ rank, root = int(os.environ["RANK"]), Path(sys.argv[1])
 long = ["training.phases=[{max_steps: 30, seq_len: 32, global_batch_size: 8}]", "training.warmup_steps=2",
         "training.save_every=100"]
 report = {}
-# A SIGTERM seen by one process only (interrupt_after on rank 1): both stop at the next agreed check.
+# A SIGTERM seen by one process only (stop_after on rank 1): both stop at the next agreed check.
 for name, log_every in (("stop_at_log", 5), ("stop_at_check", 25)):
-    s = _pretrain(root / name, long + [f"training.log_every={log_every}", "training.trackers=[tensorboard]"],
-                  interrupt_after=13 if rank == 1 else None)
+    with training.stop_after(13 if rank == 1 else None):
+        s = _pretrain(root / name, long + [f"training.log_every={log_every}", "training.trackers=[tensorboard]"])
     report[name] = [s["steps"], s["stopped_early"], s["tokens_seen"]]
 # A NaN on one process only: every process stops before the next save, naming the step.
 real, calls = training.train_step, {"n": 0}

@@ -38,7 +38,7 @@ class MaskedLMFamily(Family):
 
         from es_zoo.evaluation import evaluate_mlm
         from es_zoo.modeling import SparseMLM
-        from es_zoo.training import BatchMaker, MLMData
+        from es_zoo.batching import BatchMaker, MLMData
 
         is_special, is_continuation = self.tables(tokenizer)
         data = MLMData(

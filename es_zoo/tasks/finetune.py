@@ -33,13 +33,14 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from es_zoo.batching import StepBatch, step_slices
 from es_zoo.errors import RunDirError
 from es_zoo.tasks.data import TaskData, load_task_data
 from es_zoo.tasks.definitions import Hyperparameters, TaskDef, TaskError, load_task
@@ -89,7 +90,7 @@ def length_grouped_epoch(lengths: np.ndarray, batch_size: int, seed: int, epoch:
 
 
 class TaskBatchMaker:
-    """Step number -> this process's slices of the global batch (a :class:`es_zoo.training.StepBatch`)."""
+    """Step number -> this process's slices of the global batch (a :class:`es_zoo.batching.StepBatch`)."""
 
     def __init__(self, task: TaskDef, prepared: Any, hp: Hyperparameters, pad_id: int, rank: int,
                  world: int, micro_batch: int, collate_fn: Any = None) -> None:
@@ -103,17 +104,14 @@ class TaskBatchMaker:
         self.steps_per_epoch = math.ceil(len(prepared.items) / hp.batch_size)
         self._epoch: tuple[int, list[np.ndarray]] | None = None
 
-    def __call__(self, step: int) -> Any:
-        from es_zoo.training import StepBatch, own_slices
-
+    def __call__(self, step: int) -> StepBatch:
         epoch, index = divmod(step, self.steps_per_epoch)
         if self._epoch is None or self._epoch[0] != epoch:
             self._epoch = (epoch, length_grouped_epoch(self.p.lengths, self.hp.batch_size, self.hp.seed, epoch))
         batch = self._epoch[1][index]
         micro, mine = [], []
         # Only this process's slices are collated and counted; the loop sums the counts over processes.
-        for g in own_slices(len(batch) // (self.micro * self.world), self.rank, self.world):
-            part = batch[g * self.micro:(g + 1) * self.micro]
+        for _, part in step_slices(batch, self.micro, self.rank, self.world):
             micro.append(self.collate([self.p.items[i] for i in part]))
             mine.extend(int(i) for i in part)
         return StepBatch(micro, predicted=_scored(self.task, [self.p.items[i] for i in mine]),
@@ -167,16 +165,6 @@ def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: 
 
 
 # ------------------------------------------------------------------------------------ the run
-@dataclass
-class _LoopConfig:
-    """What ``train_loop`` reads of a recipe, for a fine-tune."""
-
-    training: Any
-    recipe: str
-    preset: str
-    progress_label: str
-
-
 def recipe_hparams(model_name: str, task: TaskDef) -> tuple[dict[str, Any], str | None]:
     """Fine-tuning settings that fit the model: for an es-zoo run (or its model/ folder), the settings its
     recipe fine-tunes ``task`` with (a tiny run's tiny settings), and where they come from; for any other
@@ -259,7 +247,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
              data_dir: str | Path | None = None, files: dict[str, list[str]] | None = None,
              hparams: dict[str, Any] | None = None, resume: bool = False, overwrite: bool = False,
              save_model: bool = True, data: TaskData | None = None, revision: str | None = None,
-             interrupt_after: int | None = None, quiet: bool = False,
+             quiet: bool = False,
              trackers: list[str] | tuple[str, ...] = ()) -> dict:
     """Fine-tune ``model_name`` on ``task`` and score every held-out split; returns the results.
 
@@ -314,7 +302,7 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
             raise FirstProcessFailed(f"the first process stopped before fine-tuning: {failure}")
     try:
         return _finetune_in(out, accelerator, decision, model_name, t, data, hp, spec, save_model, revision,
-                            interrupt_after, quiet, trackers)
+                            quiet, trackers)
     finally:
         for lock in locks:
             lock.release()
@@ -360,12 +348,12 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
 
 def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t: TaskDef, data: TaskData,
                  hp: Hyperparameters, spec: dict, save_model: bool, revision: str | None,
-                 interrupt_after: int | None, quiet: bool, trackers: list[str] | tuple[str, ...]) -> dict:
+                 quiet: bool, trackers: list[str] | tuple[str, ...]) -> dict:
     """The fine-tune itself, in its locked folder (see :func:`finetune`)."""
     from es_zoo.loading import load_tokenizer
     from es_zoo.recipes import Phase, TrainingConfig
     from es_zoo.tasks.task_heads import get_head
-    from es_zoo.training import plot_loss_curve, train_loop
+    from es_zoo.training import LoopSettings, flat_config, plot_loss_curve, train_loop
 
     head = get_head(t.head)  # everything below that differs between heads (es_zoo.tasks.task_heads)
     tokenizer = load_tokenizer(model_name, revision=revision)
@@ -402,9 +390,11 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
         adam_epsilon=1e-8, seed=hp.seed, log_every=max(1, min(50, total // 20)),
         save_every=max(1, make.steps_per_epoch), keep_checkpoints=1, trackers=list(trackers),
     )
-    loop_cfg = _LoopConfig(training, t.name, "finetune", f"fine-tuning {t.name}")
-    summary = train_loop(loop_cfg, head.loss(model, hp), make, out, accelerator,
-                         resume=decision == "resume", interrupt_after=interrupt_after)
+    # The trackers' run is TASK-finetune, its configuration the fine-tune's training section.
+    settings = LoopSettings(training, run_name=f"{t.name}-finetune", label=f"fine-tuning {t.name}",
+                            tracked=flat_config({"recipe": t.name, "preset": "finetune",
+                                                 "training": asdict(training)}))
+    summary = train_loop(settings, head.loss(model, hp), make, out, accelerator, resume=decision == "resume")
     # A plain, unsharded model on the main process under every strategy (gathered from the shards under
     # FSDP and DeepSpeed, which hand None to the other processes): only the main process uses it below.
     model = summary.pop("model")
