@@ -103,9 +103,9 @@ class ModelRecord:
 
 
 def _record(raw: Any, index: int) -> ModelRecord:
-    """One catalogue entry, checked as recipes are (es_zoo.recipes.from_mapping): unknown or missing keys,
+    """One catalogue entry, checked as recipes are (es_zoo.schema.from_mapping): unknown or missing keys,
     wrong types and bad scores are one line naming the entry and the key path."""
-    from es_zoo.recipes import from_mapping
+    from es_zoo.schema import from_mapping
 
     where = f"{CATALOG_FILE.name}: models[{index}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) else "")
     return from_mapping(ModelRecord, raw, where, error=EsZooError)

@@ -507,7 +507,7 @@ def data_download_cmd(suite: str, task_names: str | None, source_items: tuple[st
     es-zoo data download --suite glues
     es-zoo data download --suite seq2seq --local-dir ~/es-zoo-data   # then: --data-dir ~/es-zoo-data
     """
-    from es_zoo.tasks.hub_sources import download_suite
+    from es_zoo.tasks.data import download_suite
 
     tasks = [t.strip() for t in task_names.split(",") if t.strip()] if task_names else None
     failed = download_suite(suite, tasks, _source_map(source_items), local_dir, accept_changed, echo=click.echo)

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import shutil
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -37,6 +34,8 @@ import yaml
 from es_zoo.errors import RecipeError
 from es_zoo.resources import recipes_dir
 from es_zoo.safeyaml import short
+# the converter (es_zoo.schema); existing callers may still import from_mapping from here
+from es_zoo.schema import Mismatch, from_mapping, to_dataclass
 
 # --------------------------------------------------------------------------------------------------
 # Schema. Every field is documented; defaults are the ones a recipe may leave out.
@@ -111,6 +110,14 @@ def check_model_sizes(cfg: Any) -> None:
 class ModelSection:
     """The type of a preset's ``model:`` section: the model dataclass of the family its ``architecture``
     names (es_zoo.families: BertModelConfig, BartModelConfig, T5ModelConfig, ...)."""
+
+    __schema_name__ = "a mapping (a model section with its architecture)"
+
+    @staticmethod
+    def __schema_choices__() -> list:
+        from es_zoo.families import all_families
+
+        return [f.model_config for f in all_families()]
 
 
 @dataclass
@@ -422,9 +429,10 @@ class PresetConfig:
                     raise ValueError(f"{suite}.runs[{i}].task '{run.task}' is a {task.suite} task")
                 try:
                     task.source(run.source)
-                    task.hparams.replace(**run.hparams)
                 except TaskError as exc:
-                    raise ValueError(f"{suite}.runs[{i}]: {exc}") from None
+                    raise Mismatch(f"{suite}.runs[{i}].source", str(exc)) from None
+                # the run's settings over the task's defaults, checked as the task file's are (key path named)
+                task.hparams.updated(run.hparams, f"{suite}.runs[{i}].hparams")
         if any(p.max_predictions is not None for p in self.training.phases) and not family.max_predictions:
             raise ValueError("training.phases[*].max_predictions applies to masked-LM (BERT, RoBERTa) recipes only")
         limit = getattr(self.model, "max_position_embeddings", None)
@@ -495,144 +503,6 @@ class ResolvedRecipe:
 
 
 # --------------------------------------------------------------------------------------------------
-# Strict conversion from plain data to the dataclasses above.
-# --------------------------------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return f"a mapping of {_type_name(typing.get_args(tp)[1])}"
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return f"a mapping ({tp.__name__})"
-    if tp is ModelSection:
-        return "a mapping (a model section with its architecture)"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
-
-
-_MAX_INT = 2**53  # beyond this no setting means anything (and float conversions lose precision)
-
-
-class _Mismatch(Exception):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-def _convert(tp: Any, value: Any, path: str) -> Any:
-    if tp is ModelSection:
-        from es_zoo.families import all_families
-
-        return _convert_tagged([f.model_config for f in all_families()], value, path)
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        choices = [a for a in args if a is not type(None)]
-        if len(choices) > 1 and all(dataclasses.is_dataclass(a) for a in choices):
-            return _convert_tagged(choices, value, path)
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, path)
-            except _Mismatch as exc:
-                errors.append(exc)
-        if len(errors) == 1:
-            raise errors[0]
-        raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
-        (item,) = typing.get_args(tp)
-        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _Mismatch(path, f"expected {_type_name(tp)}, got {short(value)}")
-        _, item = typing.get_args(tp)
-        return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return _to_dataclass(tp, value, path)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _Mismatch(path, f"expected true or false, got {short(value)}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Mismatch(path, f"expected an integer, got {short(value)}")
-        if abs(value) > _MAX_INT:
-            raise _Mismatch(path, f"expected an integer of at most 2^53 in size, got {short(value)}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _Mismatch(path, f"expected a number, got {short(value)}")
-        if not math.isfinite(float(value)) or abs(value) > 1e300:
-            raise _Mismatch(path, f"expected a finite number, got {short(value)}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise _Mismatch(path, f"expected a string, got {short(value)}")
-        return value
-    if tp is Any:
-        return value
-    raise TypeError(f"unsupported schema type {tp!r}")  # a bug in the schema, not in the recipe
-
-
-def _convert_tagged(choices: list, value: Any, path: str) -> Any:
-    """A union of dataclasses told apart by their first field (``kind`` or ``architecture``), a Literal."""
-    tag = dataclasses.fields(choices[0])[0].name
-    by_tag = {typing.get_args(typing.get_type_hints(c)[tag])[0]: c for c in choices}
-    if not isinstance(value, dict):
-        raise _Mismatch(path, f"expected a mapping with '{tag}', got {short(value)}")
-    if tag not in value:
-        raise _Mismatch(f"{path}.{tag}", f"missing required key; expected one of {', '.join(map(repr, by_tag))}")
-    if value[tag] not in by_tag:
-        raise _Mismatch(f"{path}.{tag}", f"expected one of {', '.join(map(repr, by_tag))}, got {short(value[tag])}")
-    return _to_dataclass(by_tag[value[tag]], value, path)
-
-
-def _to_dataclass(cls: type, data: Any, path: str) -> Any:
-    if not isinstance(data, dict):
-        raise _Mismatch(path, f"expected {_type_name(cls)}, got {short(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise _Mismatch(
-                f"{path}.{key}" if path else str(key),
-                f"unknown key{hint}; expected one of: {', '.join(fields)}",
-            )
-    kwargs = {}
-    for name, f in fields.items():
-        sub = f"{path}.{name}" if path else name
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _Mismatch(sub, f"missing required key; expected {_type_name(hints[name])}")
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise _Mismatch(path or "<top>", str(exc)) from None
-
-
-# --------------------------------------------------------------------------------------------------
 # Files, presets and overrides.
 # --------------------------------------------------------------------------------------------------
 
@@ -676,32 +546,11 @@ def read_yaml(path: Path) -> Any:
         raise RecipeError(str(exc)) from None
 
 
-def from_mapping(cls: type, data: Any, where: str, error: type = RecipeError) -> Any:
-    """``data`` (parsed YAML) as the dataclass ``cls``, checked as recipes are: unknown keys (with "did you
-    mean"), missing keys, wrong types and the dataclass's own checks are one ``error`` naming ``where`` and
-    the key path. The catalogue and recipes share it.
-
-    Example:
-        >>> from es_zoo.recipes import CorpusConfig, from_mapping
-        >>> from_mapping(CorpusConfig, {"sorce": "embedded"}, "my.yaml")
-        Traceback (most recent call last):
-        ...
-        es_zoo.errors.RecipeError: my.yaml: sorce: unknown key (did you mean 'source'?); expected one of: source, text_field, split, config_name, heldout_fraction, dedup, min_chars, max_documents, streaming, max_epochs, max_document_chars
-    """
-    try:
-        return _to_dataclass(cls, data, "")
-    except _Mismatch as exc:
-        raise error(f"{where}: {exc.path}: {exc.message}") from None
-
-
 def load_recipe_file(name_or_path: str | Path) -> Recipe:
     """Load and validate a whole recipe file (every preset)."""
     path = recipe_path(name_or_path)
     data = read_yaml(path)
-    try:
-        return _to_dataclass(Recipe, data, "")
-    except _Mismatch as exc:
-        raise RecipeError(f"{path}: {exc.path}: {exc.message}") from None
+    return from_mapping(Recipe, data, str(path))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -806,10 +655,7 @@ def load_recipe(
                                 if dropped else "")
                              + f"; warmup {warmup:,} -> {new_warmup:,} steps (the same fraction)")
     where = f"{path} (preset '{preset}'" + (f", overrides {short(list(overrides), 200)}" if overrides else "") + ")"
-    try:
-        config = _to_dataclass(PresetConfig, raw, "")
-    except _Mismatch as exc:
-        raise RecipeError(f"{where}: {exc.path}: {exc.message}") from None
+    config = from_mapping(PresetConfig, raw, where)
     return ResolvedRecipe(
         recipe=recipe.name, preset=preset, reproduces=recipe.reproduces, config=config,
         overrides=list(overrides), schedule_note=schedule_note,
@@ -819,9 +665,9 @@ def load_recipe(
 def resolved_from_dict(data: dict, where: str = "recipe.yaml") -> ResolvedRecipe:
     """Rebuild a :class:`ResolvedRecipe` from :meth:`ResolvedRecipe.to_dict` (a run folder's recipe)."""
     try:
-        config = _to_dataclass(PresetConfig, data["config"], "config")
-    except _Mismatch as exc:
-        raise RecipeError(f"{where}: {exc.path}: {exc.message}") from None
+        config = to_dataclass(PresetConfig, data["config"], "config")
+    except Mismatch as exc:
+        raise RecipeError(exc.line(where)) from None
     except (KeyError, TypeError):
         raise RecipeError(f"{where}: not a resolved es-zoo recipe") from None
     return ResolvedRecipe(

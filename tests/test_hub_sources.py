@@ -322,7 +322,7 @@ def test_hub_blocks_are_checked_with_the_file_and_key(tmp_path) -> None:
     text = (tasks_dir() / "pawsx.yaml").read_text()
     bad = tmp_path / "t1.yaml"
     bad.write_text(text.replace("      revision: refs/convert/parquet", "      revison: x\n      revision: refs/convert/parquet", 1))
-    with pytest.raises(TaskError, match=r"t1.yaml: sources.pawsx.hub: unknown key 'revison' \(did you mean 'revision'\?\)"):
+    with pytest.raises(TaskError, match=r"t1.yaml: sources.pawsx.hub.revison: unknown key \(did you mean 'revision'\?\)"):
         load_task(bad)
     bad.write_text(text.replace("rows: 49401", "rows: -3"))
     with pytest.raises(TaskError, match=r"sources.pawsx.hub.splits.train.rows: expected the published number of rows"):
@@ -338,7 +338,7 @@ def test_hub_blocks_are_checked_with_the_file_and_key(tmp_path) -> None:
     with pytest.raises(TaskError, match=r"hub.splits.train.files: patterns are paths inside the repo"):
         load_task(bad)
     bad.write_text(text.replace("      from: ", "      fro: "))
-    with pytest.raises(TaskError, match=r"unknown key 'fro' \(did you mean 'from'\?\)"):
+    with pytest.raises(TaskError, match=r"sources.pawsx.hub.fro: unknown key \(did you mean 'from'\?\)"):
         load_task(bad)
 
 

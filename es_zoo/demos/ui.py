@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any, Callable
 
-from es_zoo.demos import Demo
+from es_zoo.demos.registry import Demo
 from es_zoo.demos import predict as P
 from es_zoo.demos.tree import tree_svg
 

@@ -19,7 +19,8 @@ from typing import Any
 from es_zoo.resources import DATA_DIR
 from es_zoo.tasks import readers
 from es_zoo.tasks.datasets import to_dataset_dict
-from es_zoo.tasks.definitions import TaskDef, TaskError, is_split_name
+from es_zoo.tasks.definitions import SUITES, TaskDef, TaskError, is_split_name, load_task
+from es_zoo.tasks.hub_sources import fetch, is_local_snapshot_root, load_hub_splits, offline_reason
 
 EMBEDDED_TASK_DIR = DATA_DIR / "tasks"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -132,8 +133,6 @@ def _resolve(entry: list[str], data_dir: Path | None) -> tuple[Path | None, list
 def config_name(task: str, source: str) -> str:
     """The config of a task source in an es-zoo suite dataset (``es-zoo datasets build``): the task name
     for the task's first-listed source, ``TASK-SOURCE`` for the others."""
-    from es_zoo.tasks.definitions import load_task
-
     return task if source == load_task(task).default_source else f"{task}-{source}"
 
 
@@ -160,8 +159,6 @@ def load_task_data(task: TaskDef, source: str | None = None, data_dir: str | Pat
                            notes=[])
     if data_dir is not None:
         d = Path(str(data_dir)).expanduser()
-        from es_zoo.tasks.hub_sources import is_local_snapshot_root
-
         if d.is_dir() and is_local_snapshot_root(d, src.hub):
             return _from_hub_source(task, src, labels, d, accept_changed)
         config = config_name(task.name, src.name)
@@ -215,9 +212,10 @@ def _from_files(task: TaskDef, src: Any, labels: list[str], files: dict[str, lis
 
 def _from_hub_source(task: TaskDef, src: Any, labels: list[str], local_root: Path | None,
                      accept_changed: bool) -> TaskData:
-    from es_zoo.tasks.hub_sources import load_hub_splits
+    def read_published(files: list[Path], notes: list[str]) -> list[dict]:
+        return read_split(task, src.format, files, labels, src.fields, notes)
 
-    splits, notes, provenance = load_hub_splits(task, src, labels, local_root, accept_changed)
+    splits, notes, provenance = load_hub_splits(task, src, labels, local_root, accept_changed, read_published)
     ds = to_dataset_dict(splits, task.kind, labels)
     origin = "hub:" + src.hub.describe() + (" (local snapshot)" if local_root is not None else "")
     return TaskData(ds, src.name, origin, {}, src.license, labels, notes, citation=src.citation or "",
@@ -282,3 +280,48 @@ def _from_hub(task: TaskDef, repo_id: str, labels: list[str], src: Any, config: 
         ) from None
     _check_features(task, ds, labels, repo_id)
     return TaskData(ds, src.name, f"hub:{repo_id}", {}, src.license, labels)
+
+
+
+def download_suite(suite: str, tasks: list[str] | None, sources: dict[str, str] | None, local_dir: str | None,
+                   accept_changed: bool, echo: Any = print) -> int:
+    """``es-zoo data download``: fetch every Hub home of the suite's task sources (each repo once), load
+    and check each source as ``evaluate`` would, print where the files went; returns how many failed."""
+    if suite not in SUITES:
+        raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")
+    root = Path(local_dir).expanduser() if local_dir else None
+    offline = offline_reason()
+    failed, shown = 0, set()
+    for name in tasks or SUITES[suite]:
+        task = load_task(name)
+        if task.suite != suite:
+            raise TaskError(f"task '{name}' belongs to the {task.suite} suite, not {suite}")
+        for sname, src in task.sources.items():
+            if (sources or {}).get(name) not in (None, sname):
+                continue
+            if src.hub is None or src.hub.unavailable:
+                if sname != "shipped":
+                    echo(f"{name}/{sname}: no Hub copy" + (f" ({src.hub.unavailable})" if src.hub else "")
+                         + "; pass --data-dir with the published files")
+                continue
+            try:
+                for repo, revision, patterns in src.hub.repos():  # a repo two sources share: its files once
+                    folder = fetch(repo, revision, patterns, None, offline, local_dir=root)
+                    if (repo, revision) not in shown:
+                        shown.add((repo, revision))
+                        echo(f"{repo}@{revision}: {folder}")
+                data = load_task_data(task, source=sname, data_dir=root, accept_changed=accept_changed)
+            except TaskError as exc:
+                failed += 1
+                echo(f"{name}/{sname}: {exc}")
+                continue
+            sizes = ", ".join(f"{k} {len(v):,}" for k, v in data.dataset.items())
+            echo(f"{name}/{sname}: checked ({sizes}); licence: {src.license}")
+    if root is not None:
+        echo(f"files under {root}; on the offline machine pass --data-dir {root}")
+    else:
+        from huggingface_hub import constants
+
+        echo(f"files in the Hub cache ({constants.HF_HUB_CACHE}); `es-zoo evaluate` without --data-dir reads them "
+             "there, also offline")
+    return failed

@@ -21,7 +21,8 @@ The ``hub`` block of a source::
         test: {files: [es/test-*.parquet], rows: 5010, id: OTHER/REPO, revision: ...}  # per-split overrides
 
 or ``hub: {unavailable: "why there is no Hub copy"}`` (MLDoc: the Reuters texts are not
-redistributable).
+redistributable). The block is checked with its task file (``HubFile`` in :mod:`es_zoo.tasks.definitions`,
+which also holds :class:`HubSource`); this module fetches and converts.
 
 Offline (``HF_HUB_OFFLINE=1`` / ``HF_DATASETS_OFFLINE=1``) or with the endpoint unreachable, only what
 is cached is used; a missing dataset is one message with the ``hf download`` command to run elsewhere.
@@ -32,12 +33,12 @@ or ``es-zoo data download --local-dir DIR`` writes) is read instead of the cache
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from es_zoo.safeyaml import short
-from es_zoo.tasks.definitions import TaskError
+# the hub block's schema and its objects live with the task definitions (read with the task file)
+from es_zoo.tasks.definitions import HubSource, HubSplit, TaskError
 
 # The columns each task kind reads from a Hub row (``id`` is optional everywhere: ``SPLIT:ROW`` when absent).
 KIND_COLUMNS = {
@@ -57,120 +58,6 @@ _OPTIONAL = {"id", "title", "pos_tags"}
 
 class HubDataError(TaskError):
     """A Hub task source that cannot be loaded or does not agree with what es-zoo expects of it."""
-
-
-@dataclass(frozen=True)
-class HubSplit:
-    split: str  # es-zoo's split name
-    repo: str
-    revision: str
-    files: tuple[str, ...]  # glob patterns at the revision
-    rows: int | None  # published size
-    config: str = ""
-    columns: tuple[tuple[str, str], ...] = ()  # this split's column map, over the source's
-
-
-@dataclass(frozen=True)
-class HubSource:
-    repo: str = ""
-    config: str = ""
-    revision: str = ""
-    splits: dict[str, HubSplit] = field(default_factory=dict)
-    columns: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    drop_labels: tuple[str, ...] = ()  # Hub token labels that mark rows which are not words (UD's "_")
-    where: str = ""
-    note: str = ""
-    unavailable: str = ""
-    format: str = "parquet"  # or "published": the repo holds the source's own files, read by its file reader
-
-    def repos(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        """``(repo, revision, patterns)`` of every repo the splits read, in split order."""
-        out: dict[tuple[str, str], dict[str, None]] = {}  # dicts keep the patterns' order, once each
-        for s in self.splits.values():
-            out.setdefault((s.repo, s.revision), {}).update(dict.fromkeys(s.files))
-        return [(r, rev, tuple(ps)) for (r, rev), ps in out.items()]
-
-    def describe(self) -> str:
-        if self.unavailable:
-            return f"no Hub copy: {self.unavailable}"
-        repos = self.repos()
-        return "; ".join(f"{r}@{rev}" + (f" ({', '.join(s for s, x in self.splits.items() if x.repo == r)})"
-                                         if len(repos) > 1 else "") for r, rev, _ in repos)
-
-
-_HUB_KEYS = {"id", "config", "revision", "from", "columns", "labels", "drop_labels", "splits", "note", "unavailable",
-             "format"}
-_SPLIT_KEYS = {"files", "rows", "id", "revision", "config", "columns"}
-
-
-def parse_hub(fail: Any, where: str, data: Any, splits_ok: Any) -> HubSource:
-    """A ``hub`` block of a task YAML, checked (``fail(message)`` makes the error naming the file)."""
-    import difflib
-
-    def check_keys(w: str, d: dict, allowed: set[str]) -> None:
-        for k in d:
-            if k not in allowed:
-                close = difflib.get_close_matches(str(k), sorted(allowed), n=1)
-                raise fail(f"{w}: unknown key '{k}'" + (f" (did you mean '{close[0]}'?)" if close else "")
-                           + f"; allowed: {', '.join(sorted(allowed))}")
-
-    if not isinstance(data, dict):
-        raise fail(f"{where}: expected a mapping (id, revision, splits, columns) or {{unavailable: why}}")
-    check_keys(where, data, _HUB_KEYS)
-    if "unavailable" in data:
-        if set(data) - {"unavailable", "note"} or not isinstance(data["unavailable"], str) or not data["unavailable"]:
-            raise fail(f"{where}.unavailable: a reason (text), and no other keys but note")
-        return HubSource(unavailable=data["unavailable"], note=str(data.get("note") or ""))
-    for key in ("id", "revision", "from", "splits"):
-        if not data.get(key):
-            raise fail(f"{where}.{key}: required" + (" (where the id, columns and sizes were read)" if key == "from" else ""))
-    for key in ("columns", "labels"):
-        v = data.get(key, {})
-        if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
-            raise fail(f"{where}.{key}: expected {{name: name}}")
-    import re
-
-    hub_id = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-    if not hub_id.match(str(data["id"])) or ".." in str(data["id"]):
-        raise fail(f"{where}.id: {short(data['id'])} is not a Hub dataset id ORG/NAME")
-    if not isinstance(data["splits"], dict):
-        raise fail(f"{where}.splits: expected {{split: {{files: [...], rows: N}}}}")
-    splits = {}
-    for split, s in data["splits"].items():
-        w = f"{where}.splits.{split}"
-        if not splits_ok(str(split)):
-            raise fail(f"{w}: '{split}' is not train, validation, test or test_<name>")
-        if not isinstance(s, dict):
-            raise fail(f"{w}: expected {{files: [...], rows: N}}")
-        check_keys(w, s, _SPLIT_KEYS)
-        files = s.get("files")
-        files = [files] if isinstance(files, str) else files
-        if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
-            raise fail(f"{w}.files: expected a list of file patterns in the repo")
-        rows = s.get("rows")
-        if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 1):
-            raise fail(f"{w}.rows: expected the published number of rows (a positive integer)")
-        if "id" in s and (not hub_id.match(str(s["id"])) or ".." in str(s["id"])):
-            raise fail(f"{w}.id: {short(s['id'])} is not a Hub dataset id ORG/NAME")
-        if any(".." in Path(f).parts or f.startswith("/") for f in files):
-            raise fail(f"{w}.files: patterns are paths inside the repo (no '..', no leading '/')")
-        cols = s.get("columns", {})
-        if not isinstance(cols, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in cols.items()):
-            raise fail(f"{w}.columns: expected {{name: name}}")
-        splits[str(split)] = HubSplit(split=str(split), repo=str(s.get("id", data["id"])),
-                                      revision=str(s.get("revision", data["revision"])), files=tuple(files),
-                                      rows=rows, config=str(s.get("config", data.get("config", ""))),
-                                      columns=tuple(cols.items()))
-    if data.get("format", "parquet") not in ("parquet", "published"):
-        raise fail(f"{where}.format: 'parquet' (rows mapped by columns) or 'published' (the source's own files)")
-    drop = data.get("drop_labels", [])
-    if not isinstance(drop, list):
-        raise fail(f"{where}.drop_labels: expected a list of label names")
-    return HubSource(repo=str(data["id"]), config=str(data.get("config", "")), revision=str(data["revision"]),
-                     splits=splits, columns=dict(data.get("columns") or {}), labels=dict(data.get("labels") or {}),
-                     drop_labels=tuple(str(x) for x in drop), where=str(data["from"]),
-                     note=str(data.get("note") or ""), format=str(data.get("format", "parquet")))
 
 
 # ------------------------------------------------------------------------------------------- fetching
@@ -481,8 +368,13 @@ def convert(task: Any, hub: HubSource, spec: HubSplit, part: Any, labels: list[s
 
 
 def load_hub_splits(task: Any, src: Any, labels: list[str], local_root: Path | None = None,
-                    accept_changed: bool = False) -> tuple[dict[str, list[dict]], list[str], dict]:
-    """``({split: records}, notes, provenance)`` of a task source read from its Hub home."""
+                    accept_changed: bool = False,
+                    read_published: Callable[[list[Path], list[str]], list[dict]] | None = None,
+                    ) -> tuple[dict[str, list[dict]], list[str], dict]:
+    """``({split: records}, notes, provenance)`` of a task source read from its Hub home.
+
+    ``read_published(files, notes)`` reads a split of a ``format: published`` home with the source's file
+    reader (es_zoo.tasks.data passes it; this module does not import the file loaders above it)."""
     from datasets import load_dataset
 
     hub: HubSource = src.hub
@@ -502,9 +394,10 @@ def load_hub_splits(task: Any, src: Any, labels: list[str], local_root: Path | N
         folder = folders[(spec.repo, spec.revision)]
         files = _match(folder, spec.files)
         if hub.format == "published":  # the source's own files: its reader, its checks, its row count
-            from es_zoo.tasks.data import read_split
-
-            splits[split] = read_split(task, src.format, files, labels, src.fields, notes)
+            if read_published is None:
+                raise HubDataError(f"task '{task.name}' (source '{src.name}'): its Hub home holds the published "
+                                   "files; load it with es_zoo.tasks.data.load_task_data")
+            splits[split] = read_published(files, notes)
             n = len(splits[split])
         else:
             try:
@@ -536,51 +429,3 @@ def load_hub_splits(task: Any, src: Any, labels: list[str], local_root: Path | N
 def is_local_snapshot_root(folder: Path, hub: HubSource | None) -> bool:
     """Whether ``folder`` holds the Hub files of ``hub`` as ``ORG/NAME/...`` (a downloaded snapshot)."""
     return bool(hub and not hub.unavailable and all(_match(folder / r, p) for r, _, p in hub.repos()))
-
-
-
-def download_suite(suite: str, tasks: list[str] | None, sources: dict[str, str] | None, local_dir: str | None,
-                   accept_changed: bool, echo: Any = print) -> int:
-    """``es-zoo data download``: fetch every Hub home of the suite's task sources (each repo once), load
-    and check each source as ``evaluate`` would, print where the files went; returns how many failed."""
-    from es_zoo.tasks.data import load_task_data
-    from es_zoo.tasks.definitions import SUITES, load_task
-
-    if suite not in SUITES:
-        raise TaskError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")
-    root = Path(local_dir).expanduser() if local_dir else None
-    offline = offline_reason()
-    failed, shown = 0, set()
-    for name in tasks or SUITES[suite]:
-        task = load_task(name)
-        if task.suite != suite:
-            raise TaskError(f"task '{name}' belongs to the {task.suite} suite, not {suite}")
-        for sname, src in task.sources.items():
-            if (sources or {}).get(name) not in (None, sname):
-                continue
-            if src.hub is None or src.hub.unavailable:
-                if sname != "shipped":
-                    echo(f"{name}/{sname}: no Hub copy" + (f" ({src.hub.unavailable})" if src.hub else "")
-                         + "; pass --data-dir with the published files")
-                continue
-            try:
-                for repo, revision, patterns in src.hub.repos():  # a repo two sources share: its files once
-                    folder = fetch(repo, revision, patterns, None, offline, local_dir=root)
-                    if (repo, revision) not in shown:
-                        shown.add((repo, revision))
-                        echo(f"{repo}@{revision}: {folder}")
-                data = load_task_data(task, source=sname, data_dir=root, accept_changed=accept_changed)
-            except TaskError as exc:
-                failed += 1
-                echo(f"{name}/{sname}: {exc}")
-                continue
-            sizes = ", ".join(f"{k} {len(v):,}" for k, v in data.dataset.items())
-            echo(f"{name}/{sname}: checked ({sizes}); licence: {src.license}")
-    if root is not None:
-        echo(f"files under {root}; on the offline machine pass --data-dir {root}")
-    else:
-        from huggingface_hub import constants
-
-        echo(f"files in the Hub cache ({constants.HF_HUB_CACHE}); `es-zoo evaluate` without --data-dir reads them "
-             "there, also offline")
-    return failed
