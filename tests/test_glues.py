@@ -16,7 +16,6 @@ import pytest
 from es_zoo.errors import EsZooError, RecipeError
 from es_zoo.tasks.data import EMBEDDED_TASK_DIR, load_task_data
 from es_zoo.tasks.definitions import TaskError, list_tasks, load_task
-from tests.conftest import MICRO
 
 FAST = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "max_length": 64, "stride": 16}
 PAIRS = {**FAST, "max_length": 128}  # PAWS-X sentences run to ~60 sub-tokens each
@@ -257,21 +256,26 @@ def test_pos_finetune_writes_a_hub_ready_model_and_scores_words(micro_beto, tmp_
 
 def test_an_interrupted_finetune_resumes_to_the_same_model(micro_beto, tmp_path):
     from es_zoo.tasks.finetune import finetune
-
-    hp = {**PAIRS, "epochs": 2}
-    full = finetune(str(micro_beto), "pawsx", tmp_path / "a", source="shipped", hparams=hp, save_model=False)
     from es_zoo.training import stop_after
 
-    with stop_after(70):
-        part = finetune(str(micro_beto), "pawsx", tmp_path / "b", source="shipped", hparams=hp, save_model=False)
+    # A quarter of the shipped PAWS-X training pairs, 2 epochs, interrupted inside the first.
+    files = {}
+    for split, name, rows in (("train", "pawsx-train.tsv", 240), ("test", "pawsx-test.tsv", 100)):
+        lines = (EMBEDDED_TASK_DIR / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
+        (tmp_path / name).write_text("".join(lines), encoding="utf-8")
+        files[split] = [str(tmp_path / name)]
+    hp = {**PAIRS, "epochs": 2}
+    full = finetune(str(micro_beto), "pawsx", tmp_path / "a", files=files, hparams=hp, save_model=False)
+    with stop_after(9):
+        part = finetune(str(micro_beto), "pawsx", tmp_path / "b", files=files, hparams=hp, save_model=False)
     assert part["stopped_early"] and (tmp_path / "b" / "checkpoints").is_dir()
     with pytest.raises(EsZooError, match="already holds a fine-tune.*--resume"):
-        finetune(str(micro_beto), "pawsx", tmp_path / "b", source="shipped", hparams=hp)
+        finetune(str(micro_beto), "pawsx", tmp_path / "b", files=files, hparams=hp)
     with pytest.raises(EsZooError, match="different settings \\(hyperparameters\\)"):
-        finetune(str(micro_beto), "pawsx", tmp_path / "b", source="shipped", hparams={**hp, "seed": 1}, resume=True)
-    done = finetune(str(micro_beto), "pawsx", tmp_path / "b", source="shipped", hparams=hp, save_model=False,
+        finetune(str(micro_beto), "pawsx", tmp_path / "b", files=files, hparams={**hp, "seed": 1}, resume=True)
+    done = finetune(str(micro_beto), "pawsx", tmp_path / "b", files=files, hparams=hp, save_model=False,
                     resume=True)
-    assert done["training"]["steps"] == full["training"]["steps"] > 70
+    assert done["training"]["steps"] == full["training"]["steps"] > 2 * 9
     assert (tmp_path / "a" / "predictions" / "test.jsonl").read_text() == \
         (tmp_path / "b" / "predictions" / "test.jsonl").read_text()
     assert done["metrics"] == full["metrics"]
@@ -358,15 +362,14 @@ def test_evaluate_cli_writes_results_and_the_published_table(micro_beto, tmp_pat
     assert bad.exit_code == 1 and "error: task 'ner'" in bad.output and "Traceback" not in bad.output
 
 
-def test_reproduce_ends_with_the_recipes_glues_finetunes(small_corpus, tmp_path):
-    from es_zoo.reproduce import reproduce
-
-    runs = "glues.runs=[{task: pos, hparams: {epochs: 1, batch_size: 16, learning_rate: 1.0e-3, max_length: 64, stride: 16}}]"
-    r = reproduce("beto", output_dir=tmp_path / "run", corpus=str(small_corpus), overrides=[*MICRO, runs])
+def test_reproduce_ends_with_the_recipes_glues_finetunes(published_runs):
+    # The session's micro BETO run ends with one GLUES fine-tune (tests/conftest.py BETO_RUNS).
+    run = published_runs["beto"]
+    r = json.loads((run / "results.json").read_text())
     assert r["glues"]["pos"]["split"] == "test" and r["glues"]["pos"]["examples"] == 200
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["glues"]["pos"]["main"] == r["glues"]["pos"]["main"]
-    assert (tmp_path / "run" / "glues" / "pos" / "model" / "config.json").is_file()
-    assert "GLUES fine-tunes (measured by this run)" in (tmp_path / "run" / "model" / "README.md").read_text()
+    assert json.loads((run / "glues" / "pos" / "results.json").read_text())["main"] == r["glues"]["pos"]["main"]
+    assert (run / "glues" / "pos" / "model" / "config.json").is_file()
+    assert "GLUES fine-tunes (measured by this run)" in (run / "model" / "README.md").read_text()
 
 
 def test_glues_runs_are_validated_with_the_recipe():

@@ -397,7 +397,7 @@ def test_bert2bert_prepares_with_its_betos_tokenizer(tmp_path: Path, small_corpu
 
     from es_zoo.cli import cli
     from es_zoo.reproduce import reproduce
-    from tests.test_seq2seq_pretraining import MICRO_B2B
+    from tests.conftest import MICRO_B2B
 
     data = tmp_path / "data"
     args = ["prepare", "bert2bert", "--corpus", str(small_corpus), "--output", str(data),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -16,11 +17,12 @@ from safetensors.numpy import load_file
 
 from es_zoo.errors import CorpusError, RunDirError, TrainingError
 from es_zoo.reproduce import reproduce
-from tests.conftest import MICRO, NO_DROPOUT, REPO
+from tests.conftest import MICRO, MICRO_BETO, NO_DROPOUT, REPO, finished
 
 
 def _run(out: Path, corpus: Path, extra: list[str] = (), **kw):
-    return reproduce("beto", output_dir=out, corpus=str(corpus), overrides=MICRO + list(extra), **kw)
+    """The session's micro BETO recipe (tests/conftest.py micro_beto), with ``extra`` overrides."""
+    return reproduce("beto", output_dir=out, corpus=str(corpus), overrides=MICRO_BETO + list(extra), **kw)
 
 
 def _weights(run: Path) -> dict[str, np.ndarray]:
@@ -31,11 +33,10 @@ def _losses(run: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run / "logs" / "train.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "beto"
-    _run(out, small_corpus)
-    return out
+@pytest.fixture
+def finished_run(micro_beto: Path) -> Path:
+    """The session's micro BETO run, finished (read only: a test that changes it works on a copy)."""
+    return micro_beto
 
 
 def test_run_folder_is_complete_and_loads_with_transformers(finished_run: Path) -> None:
@@ -101,6 +102,7 @@ def test_resume_after_interruption_is_bit_identical(tmp_path: Path, small_corpus
 
 
 def test_existing_runs_are_never_overwritten_silently(tmp_path: Path, small_corpus: Path, finished_run: Path) -> None:
+    finished_run = shutil.copytree(finished_run, tmp_path / "finished")  # resumed below
     with pytest.raises(RunDirError, match="already holds an es-zoo run"):
         _run(finished_run, small_corpus)
     with pytest.raises(RunDirError, match="different recipe"):
@@ -246,11 +248,9 @@ def test_a_refused_two_process_launch_prints_one_line_and_changes_nothing(tmp_pa
 
 
 @pytest.mark.slow
-def test_the_readme_main_command_learns_spanish(tmp_path: Path) -> None:
+def test_the_readme_main_command_learns_spanish(documented_runs: dict) -> None:
     """`es-zoo reproduce beto` as the README runs it: tiny preset, embedded corpus, CPU."""
-    out = tmp_path / "beto"
-    done = subprocess.run([sys.executable, "-m", "es_zoo", "reproduce", "beto", "--output-dir", str(out)],
-                          env=_env() | {"OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=1500)
+    done, out = finished(documented_runs, "beto")  # started when the session began (tests/conftest.py)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "published (beto-base-cased)" in done.stdout and "unigram baseline" in done.stdout
     h = json.loads((out / "results.json").read_text())["heldout"]

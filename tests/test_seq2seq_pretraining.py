@@ -16,50 +16,8 @@ from safetensors.numpy import load_file
 
 from es_zoo.errors import EsZooError
 from es_zoo.reproduce import reproduce
-from tests.conftest import MICRO, REPO
+from tests.conftest import MICRO, MICRO_B2B, MICRO_BART, MICROS, REPO, finished
 
-_TRAIN = [
-    "training.micro_batch_size=2",
-    "training.warmup_steps=2",
-    "training.log_every=1",
-    "training.save_every=3",
-    "evaluation.max_sequences=16",
-    "evaluation.batch_size=8",
-    "corpus.heldout_fraction=0.1",
-    "seq2seq.runs=[]",  # the fine-tunes that end a tiny reproduction are tested in test_seq2seq_tasks.py
-]
-MICRO_BART = _TRAIN + [
-    "tokenizer.vocab_size=600",
-    "model.d_model=32",
-    "model.encoder_layers=1",
-    "model.decoder_layers=1",
-    "model.encoder_attention_heads=2",
-    "model.decoder_attention_heads=2",
-    "model.encoder_ffn_dim=64",
-    "model.decoder_ffn_dim=64",
-    "model.max_position_embeddings=128",
-    "training.phases=[{max_steps: 6, seq_len: 64, global_batch_size: 8}]",
-    "evaluation.seq_len=64",
-    # Two copy warm-up steps: resume (interrupted after 4) and two processes cross the switch to denoising.
-    "objective.copy_warmup_steps=2",
-    "objective.copy_warmup_length=16",
-]
-MICRO_T5 = _TRAIN + [
-    "tokenizer.vocab_size=800",
-    "model.d_model=32",
-    "model.d_kv=16",
-    "model.d_ff=64",
-    "model.num_layers=1",
-    "model.num_decoder_layers=1",
-    "model.num_heads=2",
-    "training.phases=[{max_steps: 6, seq_len: 64, global_batch_size: 8}]",
-    "evaluation.seq_len=64",
-]
-MICRO_B2B = _TRAIN + [
-    "training.phases=[{max_steps: 6, seq_len: 32, global_batch_size: 8}]",
-    "evaluation.seq_len=32",
-]
-MICROS = {"barto": MICRO_BART, "t5s": MICRO_T5}
 
 
 def _env() -> dict[str, str]:
@@ -76,21 +34,10 @@ def _weights(run: Path) -> dict[str, np.ndarray]:
     return load_file(run / "model" / "model.safetensors")
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("seq2seq")
-    out = {}
-    for name, micro in MICROS.items():
-        out[name] = root / name
-        reproduce(name, output_dir=out[name], corpus=str(small_corpus), overrides=micro)
-    return out
-
-
-@pytest.fixture(scope="module")
-def micro_beto(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> Path:
-    out = tmp_path_factory.mktemp("beto") / "beto"
-    reproduce("beto", output_dir=out, corpus=str(small_corpus), overrides=MICRO)
-    return out
+@pytest.fixture
+def runs(micro_seq2seq: dict[str, Path]) -> dict[str, Path]:
+    """The session's micro BARTO and T5S runs (tests/conftest.py), read only."""
+    return micro_seq2seq
 
 
 @pytest.mark.parametrize("name", ["barto", "t5s"])
@@ -293,42 +240,15 @@ SPANISH = {"de", "la", "que", "el", "en", "y", "a", "los", "se", "del", "las", "
            "sí", "porque", "esta", "son", "entre", "cuando", "muy", "sin", "sobre", "me", "había", "era", "yo"}
 
 
-@pytest.fixture(scope="module")
-def default_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The documented seq2seq reproductions the session selected, started together, one thread each.
-
-    On a 2-core machine their single-threaded stages (tokenizer training, tokenizing, evaluation) then
-    overlap: about 3 minutes less CI than one after the other with two threads. The documented
-    pretraining runs, tokenizer to export; the two seq2seq fine-tunes that end the command are skipped to
-    keep CI under 30 minutes (the same code runs with micro models in test_seq2seq_tasks.py, and the full
-    commands are timed in docs/seq2seq-tasks.md)."""
-    wanted = sorted({item.callspec.params["name"] for item in request.session.items
-                     if getattr(item, "originalname", "") == "test_the_default_tiny_recipe_learns_and_generates_spanish"})
-    root = tmp_path_factory.mktemp("default-runs")
-    runs = {}
-    for name in wanted:
-        with open(root / f"{name}.out", "w") as stdout, open(root / f"{name}.err", "w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "es_zoo", "reproduce", name, "--output-dir",
-                                     str(root / name), "seq2seq.runs=[]"], env=_env(), stdout=stdout, stderr=stderr)
-        runs[name] = (proc, root / name, root / f"{name}.out", root / f"{name}.err")
-    yield runs
-    for proc, *_ in runs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["barto", "t5s"])
-def test_the_default_tiny_recipe_learns_and_generates_spanish(default_runs: dict, name: str) -> None:
+def test_the_default_tiny_recipe_learns_and_generates_spanish(documented_runs: dict, name: str) -> None:
     """`es-zoo reproduce NAME` as documented (tiny preset, embedded corpus, 900 steps), its fine-tunes aside.
 
     Held-out scores are on ~7,000 (T5) to ~33,000 (BART) target tokens, so the binomial noise of an
     accuracy is under half a point: the margins below are many standard errors wide.
     """
-    proc, out, stdout, stderr = default_runs[name]
-    code = proc.wait(timeout=1500)
-    done = subprocess.CompletedProcess(proc.args, code, stdout.read_text(), stderr.read_text())
+    done, out = finished(documented_runs, name)  # started when the session began (tests/conftest.py)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"published ({'barto-base' if name == 'barto' else 't5s-base'})" in done.stdout
     assert "step 0:" in done.stdout and "generate()" in done.stdout
