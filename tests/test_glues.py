@@ -21,6 +21,27 @@ FAST = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "max_length": 64, 
 PAIRS = {**FAST, "max_length": 128}  # PAWS-X sentences run to ~60 sub-tokens each
 
 
+def _part_of(tmp_path: Path, name: str, keep: float) -> str:
+    """The first ``keep`` of a shipped training file (whole sentences, pairs or QA paragraphs), written under
+    ``tmp_path``: the tests that only check what a fine-tune writes and how it scores train on less."""
+    src = EMBEDDED_TASK_DIR / name
+    text = src.read_text(encoding="utf-8")
+    if name.endswith(".conllu"):
+        blocks = text.split("\n\n")
+        text = "\n\n".join(blocks[: int(len(blocks) * keep)]) + "\n\n"
+    elif name.endswith(".json"):
+        data = json.loads(text)
+        for article in data["data"]:
+            article["paragraphs"] = article["paragraphs"][: max(1, int(len(article["paragraphs"]) * keep))]
+        text = json.dumps(data, ensure_ascii=False)
+    else:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[: int(len(lines) * keep)])
+    out = tmp_path / f"part-{name}"
+    out.write_text(text, encoding="utf-8")
+    return str(out)
+
+
 def test_every_glues_task_is_defined_with_sources_licences_and_metric():
     from es_zoo.tasks.suite import GLUES_TASKS, SEQ2SEQ_TASKS
 
@@ -259,11 +280,7 @@ def test_an_interrupted_finetune_resumes_to_the_same_model(micro_beto, tmp_path)
     from es_zoo.training import stop_after
 
     # A quarter of the shipped PAWS-X training pairs, 2 epochs, interrupted inside the first.
-    files = {}
-    for split, name, rows in (("train", "pawsx-train.tsv", 240), ("test", "pawsx-test.tsv", 100)):
-        lines = (EMBEDDED_TASK_DIR / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (tmp_path / name).write_text("".join(lines), encoding="utf-8")
-        files[split] = [str(tmp_path / name)]
+    files = {"train": [_part_of(tmp_path, "pawsx-train.tsv", 0.25)], "test": [_part_of(tmp_path, "pawsx-test.tsv", 1 / 3)]}
     hp = {**PAIRS, "epochs": 2}
     full = finetune(str(micro_beto), "pawsx", tmp_path / "a", files=files, hparams=hp, save_model=False)
     with stop_after(9):
@@ -289,7 +306,9 @@ def test_the_biaffine_parser_trains_saves_loads_and_parses_trees(micro_beto, tmp
     from es_zoo.tasks.parse import parse
 
     out = tmp_path / "parsing"
-    r = finetune(str(micro_beto), "parsing", out, source="shipped",
+    files = {"train": [_part_of(tmp_path, "ud-gsd-train.conllu", 0.25)],
+             "test": [str(EMBEDDED_TASK_DIR / "ud-gsd-test.conllu")]}
+    r = finetune(str(micro_beto), "parsing", out, source="shipped", files=files,
                  hparams={**FAST, "arc_dim": 32, "rel_dim": 16, "head_learning_rate": 3e-3})
     assert r["metrics"]["words"] == 5454 and 0 <= r["metrics"]["las"] <= r["metrics"]["uas"] <= 100
     preds = [json.loads(line)["prediction"] for line in (out / "predictions" / "test.jsonl").read_text().splitlines()]
@@ -307,7 +326,10 @@ def test_qa_finetune_scores_answers_with_the_squad_script_rules(micro_beto, tmp_
     from es_zoo.tasks.finetune import finetune
 
     out = tmp_path / "qa"
-    r = finetune(str(micro_beto), "qa", out, source="shipped", hparams={**FAST, "max_length": 128, "stride": 32})
+    files = {"train": [_part_of(tmp_path, "squad-es-train.json", 0.25)],
+             "test": [str(EMBEDDED_TASK_DIR / "squad-es-test.json")]}
+    r = finetune(str(micro_beto), "qa", out, source="shipped", files=files,
+                 hparams={**FAST, "max_length": 128, "stride": 32})
     assert r["metric"]["name"] == "squad_v1" and r["metrics"]["total"] == 301 and r["metrics"]["missing"] == 0
     assert r["splits"]["test"]["split_examples"] > 0
     lines = (out / "predictions" / "test.jsonl").read_text().splitlines()
@@ -321,8 +343,8 @@ def test_qa_finetune_scores_answers_with_the_squad_script_rules(micro_beto, tmp_
 def test_the_grid_runs_every_setting_once_and_reports_the_best_on_test(micro_beto, tmp_path):
     from es_zoo.tasks.suite import grid_search
 
-    files = {"train": [str(EMBEDDED_TASK_DIR / "pawsx-train.tsv")],
-             "validation": [str(EMBEDDED_TASK_DIR / "pawsx-test.tsv")],
+    files = {"train": [_part_of(tmp_path, "pawsx-train.tsv", 0.25)],
+             "validation": [_part_of(tmp_path, "pawsx-test.tsv", 0.5)],
              "test": [str(EMBEDDED_TASK_DIR / "pawsx-test.tsv")]}
     grid = {"learning_rate": [1e-3, 3e-4], "epochs": [1]}
     r = grid_search(str(micro_beto), load_task("pawsx"), tmp_path, grid=grid, files=files, hparams=PAIRS)
