@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from es_zoo.catalog import find_model
-from es_zoo.recipes import PresetConfig, ResolvedRecipe
+from es_zoo.errors import EsZooError
+from es_zoo.families import get_family
+from es_zoo.recipes import PresetConfig, ResolvedRecipe, read_yaml
 from es_zoo.resources import model_cards_dir
+from es_zoo.runinfo import library_versions
+from es_zoo.tasks.definitions import load_task
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -90,12 +94,8 @@ def model_card_text(cfg: ResolvedRecipe, results: dict, repo_id: str | None = No
     run measured, the published numbers of the reproduced checkpoint beside them."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    from es_zoo.runinfo import library_versions
-
     rec = find_model(cfg.reproduces) if cfg.reproduces else None
     c = cfg.config
-    from es_zoo.families import get_family
-
     fam = get_family(cfg.config.model.architecture).card_text(cfg, results)
     data = ModelCardData(
         language="es",
@@ -211,8 +211,6 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
     measured scores), the body from ``model_cards/finetuned_card.md``."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    from es_zoo.runinfo import library_versions
-
     base = results["model"]
     local = Path(base).exists()
     rec = None if local else find_model(base)
@@ -225,9 +223,6 @@ def finetune_card_text(task: Any, results: dict, repo_id: str | None = None) -> 
         base_shown = f"a local model folder `{Path(base).name}`"
         recipe_file = next((d / "recipe.yaml" for d in (Path(base), Path(base).parent) if (d / "recipe.yaml").is_file()), None)
         if recipe_file is not None:
-            from es_zoo.errors import EsZooError
-            from es_zoo.recipes import read_yaml  # bounded: a run folder's recipe.yaml is input like any other
-
             try:
                 stored = read_yaml(recipe_file)
                 base_shown = (f"an es-zoo run of the `{stored.get('recipe')}` recipe ({stored.get('preset')} preset, "
@@ -350,8 +345,6 @@ def eval_results(task: Any, source: str, splits: dict[str, dict], hub_splits: di
 
 def run_eval_results(results: dict) -> list:
     """``EvalResult`` rows of the fine-tunes a reproduce run measured (its ``glues`` and ``seq2seq``)."""
-    from es_zoo.tasks.definitions import load_task
-
     rows = []
     for suite in ("glues", "seq2seq"):
         for name, r in (results.get(suite) or {}).items():

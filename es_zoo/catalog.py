@@ -20,6 +20,8 @@ import yaml
 
 from es_zoo.errors import EsZooError
 from es_zoo.resources import DATA_DIR
+from es_zoo.schema import from_mapping
+from es_zoo.tasks.definitions import TaskError, load_task
 
 CATALOG_FILE = DATA_DIR / "catalog.yaml"
 FAMILIES = ("bert", "roberta", "bart", "t5", "led", "bert2bert", "mbart", "mt5", "xlmr", "mbert", "albert", "distilbert",
@@ -105,8 +107,6 @@ class ModelRecord:
 def _record(raw: Any, index: int) -> ModelRecord:
     """One catalogue entry, checked as recipes are (es_zoo.schema.from_mapping): unknown or missing keys,
     wrong types and bad scores are one line naming the entry and the key path."""
-    from es_zoo.schema import from_mapping
-
     where = f"{CATALOG_FILE.name}: models[{index}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) else "")
     return from_mapping(ModelRecord, raw, where, error=EsZooError)
 
@@ -171,8 +171,6 @@ def compare_scores(names: list[str], task: str | None = None) -> list[dict[str, 
     """The published scores of the models ``names`` side by side: one table per task, one row per
     :meth:`Score.benchmark` (task, dataset, split, metric), a cell per model that has that number. Each row
     says whether its metric is the es-zoo task's published metric (``metric_differs``)."""
-    from es_zoo.tasks.definitions import TaskError, load_task
-
     records = [get_model(n) for n in names]
     tasks = sorted({s.task for r in records for s in r.scores if task is None or s.task == task})
     tables = []

@@ -14,7 +14,7 @@ import click
 
 from es_zoo import __version__
 from es_zoo.demos import DEMO_ALIASES, DEMOS, demo_name
-from es_zoo.errors import EsZooError
+from es_zoo.errors import EsZooError, FirstProcessFailed
 
 
 class _Group(click.Group):
@@ -24,8 +24,6 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except EsZooError as exc:
-            from es_zoo.errors import FirstProcessFailed
-
             if not isinstance(exc, FirstProcessFailed):  # the first process has printed the reason
                 click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
@@ -73,7 +71,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 def list_cmd(pattern: str | None, family: str | None, kind: str | None, scores_task: str | None, as_json: bool) -> None:
     """List catalogued models, optionally filtered by a glob PATTERN such as 'beto*'."""
-    from es_zoo.catalog import get_model, list_models
+    from es_zoo.catalog import get_model, list_models  # lazy, as in every command: a fast `es-zoo --help`
 
     names = list_models(pattern, family=family, kind=kind)
     if scores_task is not None:

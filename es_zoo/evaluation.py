@@ -65,7 +65,7 @@ def evaluate_mlm(
     ``head``) on held-out text, masked as in training (whole words or single tokens)."""
     import torch
 
-    from es_zoo.modeling import SparseMLM
+    from es_zoo.modeling import SparseMLM  # lazy (as below): torch loads only when a model is evaluated
 
     packed = PackedSequences(heldout_stream, seq_len, data.cls_id, data.sep_id)
     n = min(len(packed), max_sequences)

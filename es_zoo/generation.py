@@ -26,6 +26,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from es_zoo.errors import EsZooError
+from es_zoo.loading import load_model, load_tokenizer
+from es_zoo.modeling import share_encoder_decoder_weights
 
 FAMILIES = {"bart": "bart", "mbart": "bart", "t5": "t5", "mt5": "t5", "umt5": "t5", "encoder-decoder": "bert2bert"}
 
@@ -171,8 +173,6 @@ def decode(tokenizer: Any, outputs: Sequence[Sequence[int]]) -> list[str]:
 def load_generator(name_or_path: str, revision: str | None = None, device: Any = None) -> tuple[Any, Any]:
     """``(model, tokenizer)`` of an encoder-decoder from a run folder, a model folder, a catalogue name
     or a Hub id, ready for :func:`generate` (BETOShare's shared weights tied again)."""
-    from es_zoo.loading import load_model, load_tokenizer
-
     model = ready_for_generation(load_model(name_or_path, task="seq2seq", revision=revision))
     if device is not None:
         model.to(device)
@@ -186,7 +186,5 @@ def ready_for_generation(model: Any) -> Any:
     family(model)
     decoder_start_id(model)
     if getattr(model.config, "es_zoo_share_weights", False):
-        from es_zoo.modeling import share_encoder_decoder_weights
-
         share_encoder_decoder_weights(model)
     return model

@@ -22,7 +22,15 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from es_zoo import __version__
+from es_zoo.cards import _METRIC_NOTE, card_state, sign_card
 from es_zoo.errors import EsZooError
+from es_zoo.publish import DATASET_ALLOW, Plan, check_repo_id, collect, publish_files
+from es_zoo.resources import model_cards_dir
+from es_zoo.tasks.data import LABEL_COLUMNS, config_name, load_task_data
+from es_zoo.tasks.datasets import features_for, quiet_datasets
+from es_zoo.tasks.definitions import SUITES, TaskError, load_task
+from es_zoo.tasks.hub_sources import HubDataError
 
 MANIFEST = "es_zoo_dataset.json"
 SHARD_ROWS = 50_000
@@ -68,9 +76,6 @@ def redistributable(text: str) -> bool:
 def _runs(suite: str, tasks: list[str] | None, source_names: dict[str, str] | None) -> list[tuple[str, str]]:
     """``(task, source)`` pairs to try: the named sources, else every source of every task of the suite
     except the shipped fixtures (named with ``--source TASK=shipped``)."""
-    from es_zoo.tasks.definitions import load_task
-    from es_zoo.tasks.definitions import SUITES
-
     if suite not in SUITES:
         raise DatasetBuildError(f"unknown suite '{suite}'; suites: {', '.join(SUITES)}")
     names = list(tasks or SUITES[suite])
@@ -96,10 +101,6 @@ def build_dataset(suite: str, output: str | Path, data_dir: str | Path | None = 
     """Read every task source of ``suite`` found under ``data_dir`` (or named in ``source_names``) with
     the suite's strict readers and write the parquet dataset and its card to ``output``. A source whose
     files are absent is skipped (listed); a malformed file stops the build with file and line."""
-    from es_zoo import __version__
-    from es_zoo.tasks.data import config_name, load_task_data
-    from es_zoo.tasks.definitions import TaskError, load_task
-
     out = Path(output).expanduser()
     if out.exists() and any(out.iterdir()):
         if not (out / MANIFEST).is_file():
@@ -120,8 +121,6 @@ def build_dataset(suite: str, output: str | Path, data_dir: str | Path | None = 
             try:
                 data = load_task_data(task, source=source, data_dir=data_dir, accept_changed=accept_changed)
             except TaskError as exc:
-                from es_zoo.tasks.hub_sources import HubDataError
-
                 if (task_name, source) in explicit or not ("no data found" in str(exc) or isinstance(exc, HubDataError)):
                     raise
                 skipped[name] = str(exc)
@@ -148,8 +147,6 @@ def build_dataset(suite: str, output: str | Path, data_dir: str | Path | None = 
 
 
 def _write_config(folder: Path, task: Any, data: Any) -> dict:
-    from es_zoo.tasks.datasets import quiet_datasets
-
     folder.mkdir(parents=True)
     src = task.source(data.source)
     splits = {}
@@ -174,9 +171,6 @@ def dataset_card_text(manifest: dict, repo_id: str | None = None) -> str:
     """The dataset card: metadata (configs with their data files, features, licences, task categories)
     through ``DatasetCardData``, the body from ``model_cards/dataset_card.md``."""
     from huggingface_hub import DatasetCard, DatasetCardData
-
-    from es_zoo.cards import _METRIC_NOTE, sign_card
-    from es_zoo.resources import model_cards_dir
 
     configs = manifest["configs"]
     hub_configs = [{"config_name": name, "data_files": [{"split": split, "path": f"{name}/{split}-*.parquet"}
@@ -208,8 +202,6 @@ def dataset_card_text(manifest: dict, repo_id: str | None = None) -> str:
 
 
 def _features(config: dict) -> Any:
-    from es_zoo.tasks.datasets import features_for
-
     if config["kind"] == "parsing":
         return None  # the relation set is the data's own; the parquet schema carries it
     return features_for(config["kind"], config["labels"])
@@ -225,8 +217,6 @@ def check_dataset(folder: str | Path) -> dict:
     manifest, and no config is marked not redistributable. Returns the manifest."""
     import pyarrow.parquet as pq
     from datasets import Features
-
-    from es_zoo.tasks.data import LABEL_COLUMNS
 
     root = Path(folder).expanduser()
     mpath = root / MANIFEST
@@ -283,9 +273,6 @@ def publish_dataset(folder: str | Path, repo_id: str, private: bool = False, rev
     """``es-zoo datasets publish``: check the folder, then upload its card (rendered with ``repo_id``),
     manifest and shards in one commit (see :func:`es_zoo.publish.publish_files`)."""
     import tempfile
-
-    from es_zoo.cards import card_state
-    from es_zoo.publish import DATASET_ALLOW, Plan, check_repo_id, collect, publish_files
 
     check_repo_id(repo_id)
     root = Path(folder).expanduser()

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from es_zoo.errors import EsZooError
+from es_zoo.flops import bert_mlm_flops, encoder_decoder_flops
+
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import BertForMaskedLM
 
@@ -70,8 +73,6 @@ class SparseMLM(torch.nn.Module):
 
     def flops(self, *, rows: object, input_tokens: object, target_tokens: object) -> object:
         """Training FLOPs of a step (``es_zoo.flops.bert_mlm_flops``; ``target_tokens`` = masked tokens)."""
-        from es_zoo.flops import bert_mlm_flops
-
         return bert_mlm_flops(self.model.config, rows=rows, input_tokens=input_tokens, masked_tokens=target_tokens)
 
 
@@ -194,8 +195,6 @@ def check_is_bert(path: str) -> None:
     """Raise a clear error unless ``path`` is a transformers folder holding a BERT (e.g. BETO)."""
     from transformers import AutoConfig
 
-    from es_zoo.errors import EsZooError
-
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -216,8 +215,6 @@ def warm_start_bert2bert(encoder_dir: str, *, share_weights: bool, tokenizer: ob
     both ``config`` and ``generation_config`` so ``generate`` works after ``save_pretrained`` and reload.
     """
     from transformers import EncoderDecoderModel, GenerationConfig
-
-    from es_zoo.errors import EsZooError
 
     check_is_bert(encoder_dir)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
@@ -268,8 +265,6 @@ class Seq2SeqLoss(torch.nn.Module):
 
     def flops(self, *, rows: object, input_tokens: object, target_tokens: object) -> object:
         """Training FLOPs of a step (``es_zoo.flops.encoder_decoder_flops``)."""
-        from es_zoo.flops import encoder_decoder_flops
-
         return encoder_decoder_flops(self.model.config, rows=rows, input_tokens=input_tokens,
                                      target_tokens=target_tokens)
 

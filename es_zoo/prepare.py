@@ -59,10 +59,15 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from es_zoo.corpus import Corpus, Unit
 from es_zoo.errors import CorpusError, EsZooError
+from es_zoo.families import get_family
+from es_zoo.locking import FolderLock
+from es_zoo.packing import ShardWriter, open_stream, shard_problem, token_dtype
 from es_zoo.recipes import ResolvedRecipe, resolved_from_dict
-from es_zoo.runinfo import atomic_write, replace_folder, scratch_folder
+from es_zoo.runinfo import atomic_write, library_versions, replace_folder, scratch_folder
 from es_zoo.sentences import RULES_VERSION
+from es_zoo.tokenization import build_tokenizer
 
 FORMAT = "es-zoo-prepared/1"
 SAMPLE_METHOD = (
@@ -87,15 +92,11 @@ CLEANING_VERSION = 2  # es_zoo.corpus.clean_text + split_long; bump when cleanin
 
 def with_sentences(cfg: ResolvedRecipe) -> bool:
     """Whether the family's objective needs where sentences begin (BART's sentence permutation)."""
-    from es_zoo.families import get_family
-
     return get_family(cfg.model.architecture).sentence_starts
 
 
 def stream_tokens_per_sequence(cfg: ResolvedRecipe, seq_len: int) -> int:
     """Stream tokens one training sequence of ``seq_len`` consumes (the frame is not from the stream)."""
-    from es_zoo.families import get_family
-
     return get_family(cfg.model.architecture).stream_tokens_per_sequence(cfg, seq_len)
 
 
@@ -119,8 +120,6 @@ def needed_tokens(cfg: ResolvedRecipe) -> int | None:
 
 def _model_max_length(cfg: ResolvedRecipe) -> int:
     # T5 has relative positions and no hard limit; its tokenizers say 512 (or the longest phase).
-    from es_zoo.families import get_family
-
     return get_family(cfg.model.architecture).model_max_length(cfg) or max(
         [512, cfg.evaluation.seq_len] + [p.seq_len for p in cfg.training.phases])
 
@@ -192,8 +191,6 @@ def _hashes(text: str) -> tuple[int, int]:
 
 
 def _plan_corpus(out: Path):
-    from es_zoo.corpus import Corpus
-
     plan = _read_json(out / "plan.json")
     cfg = resolved_from_dict(plan["recipe"], str(out / "plan.json"))
     corpus = Corpus(cfg.corpus)
@@ -224,8 +221,6 @@ class ReadUnits(_OutStep):
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         from datatrove.data import Document
-
-        from es_zoo.corpus import Unit
 
         plan, _, corpus = _plan_corpus(Path(self.out))
         stats: dict = {}
@@ -500,8 +495,6 @@ def _sample_texts(out: Path, sample: dict, cut: int | None = None) -> Iterator[s
 def _train_tokenizer(cfg: ResolvedRecipe, out: Path, sample: dict, tok_dir: Path) -> Any:
     from transformers import AutoTokenizer
 
-    from es_zoo.tokenization import build_tokenizer
-
     if (tok_dir / "COMPLETE").is_file():
         return AutoTokenizer.from_pretrained(tok_dir)
     tmp = scratch_folder(out / ".tmp-tokenizer")
@@ -524,6 +517,7 @@ def _copy_tokenizer(source: str, tok_dir: Path) -> Any:
 def _tokens_per_char(tokenizer: Any, out: Path, sample: dict) -> float:
     """Tokens per character of cleaned text, measured on the ~5 M characters of the sample with the
     smallest keys (a random subset, spread over the corpus like the sample)."""
+    # lazy (as in _write): looked up per call, so a test can swap es_zoo.tokenization.tokenize_documents
     from es_zoo.tokenization import tokenize_documents
 
     texts = list(_sample_texts(out, sample, sample["tpc_cut"]))
@@ -542,8 +536,6 @@ class TokenizeShards(_OutStep):
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         from tokenizers import Tokenizer
-
-        from es_zoo.packing import ShardWriter, token_dtype
 
         out = Path(self.out)
         plan = _read_json(out / "plan.json")
@@ -616,8 +608,6 @@ class WriteManifest(_OutStep):
 
 
 def write_manifest(out: Path) -> dict:
-    from es_zoo.packing import shard_problem
-
     plan = _read_json(out / "plan.json")
     chosen = _read_json(out / "work" / "selection.json")
     vocab_size = chosen["selection"]["vocab_size"]
@@ -868,8 +858,6 @@ class SlurmOptions:
 
 
 def _versions() -> dict:
-    from es_zoo.runinfo import library_versions
-
     out = library_versions()
     try:
         from importlib.metadata import version
@@ -892,8 +880,6 @@ def _group(units: list, tasks: int) -> list[list]:
 def plan_preparation(cfg: ResolvedRecipe, out: Path, *, tasks: int | None, chunk_bytes: int, margin: float,
                      executor: str, tokenizer_from: str | None = None, command: str = "") -> dict:
     """What every stage will do: the corpus units grouped into tasks, the sample budget, the needs."""
-    from es_zoo.corpus import Corpus
-
     if cfg.tokenizer is None and tokenizer_from is None:
         raise EsZooError(f"recipe '{cfg.recipe}' has no tokenizer section: say which tokenizer to use")
     corpus = Corpus(cfg.corpus)  # a missing or unreadable corpus fails here, before anything is written
@@ -1082,8 +1068,6 @@ def _datatrove_quietly() -> Iterator[None]:
 
 def _lock(out: Path) -> Any:
     """An exclusive lock on ``OUT/.lock`` (released when the preparation ends or its process dies)."""
-    from es_zoo.locking import FolderLock
-
     return FolderLock(out, "this `es-zoo prepare` (it resumes)")
 
 
@@ -1107,8 +1091,6 @@ def _clear(out: Path) -> None:
 
 def _forget_lost_outputs(out: Path, n_tasks: int, finder: int, dedup: bool) -> None:
     """A task marked complete whose output is gone (deleted, or lost with a node) is run again."""
-    from es_zoo.packing import shard_problem
-
     def forget(stage: str, rank: int) -> None:
         (out / "logs" / stage / "completions" / f"{rank:05d}").unlink(missing_ok=True)
 
@@ -1295,8 +1277,6 @@ def open_prepared(path: str | Path, cfg: ResolvedRecipe | None = None) -> Prepar
 
     With ``cfg``, refuse a folder prepared for other settings (see :func:`check_compatible`).
     """
-    from es_zoo.packing import open_stream, shard_problem
-
     root = Path(path).expanduser().resolve()
     manifest = read_manifest(root)
     if cfg is not None:

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from es_zoo.cards import card_state, finetune_card_text, model_card_text
 from es_zoo.errors import EsZooError
-from es_zoo.runinfo import sha256_file
+from es_zoo.recipes import read_yaml, resolved_from_dict
+from es_zoo.runinfo import atomic_write, sha256_file
+from es_zoo.tasks.definitions import load_task
 
 # The files of a model repo; nothing else leaves the machine (optimizer states, logs, checkpoints,
 # predictions, results files, .env files and caches are never matched). Top-level names only.
@@ -216,15 +219,9 @@ def inspect_run(run_dir: str | Path) -> Run:
 
 def render_card(run: Run, repo_id: str | None = None) -> str:
     """The run's model card, rendered from what it measured (``results.json``) and how it was made."""
-    from es_zoo.cards import finetune_card_text, model_card_text
-
     if run.kind == "reproduce":
-        from es_zoo.recipes import resolved_from_dict
-        from es_zoo.recipes import read_yaml
-
         cfg = resolved_from_dict(read_yaml(run.path / "recipe.yaml"), str(run.path / "recipe.yaml"))
         return model_card_text(cfg, run.results, repo_id)
-    from es_zoo.tasks.definitions import load_task
 
     return finetune_card_text(load_task(run.results["task"]), run.results, repo_id)
 
@@ -232,8 +229,6 @@ def render_card(run: Run, repo_id: str | None = None) -> str:
 def write_card(run_dir: str | Path, repo_id: str | None = None, overwrite_card: bool = False) -> Path:
     """``es-zoo card``: (re)render ``model/README.md`` from the run's results. A card that a person
     edited (its es-zoo signature no longer matches) is kept unless ``overwrite_card``."""
-    from es_zoo.cards import card_state
-
     run = inspect_run(run_dir)
     target = run.model_dir / "README.md"
     if target.is_file() and not overwrite_card:
@@ -241,7 +236,6 @@ def write_card(run_dir: str | Path, repo_id: str | None = None, overwrite_card: 
         if state != "es-zoo":
             raise PublishError(f"{target} was {'edited after es-zoo wrote it' if state == 'edited' else 'not written by es-zoo'}; "
                                "it is kept. Pass --overwrite-card to replace it with a freshly rendered card")
-    from es_zoo.runinfo import atomic_write
 
     atomic_write(target, render_card(run, repo_id))
     return target
@@ -447,8 +441,6 @@ def _same(local: Path, remote: Any) -> bool:
 
 
 def _hub_card_state(api: Any, plan: Plan, revision: str) -> str:
-    from es_zoo.cards import card_state
-
     with tempfile.TemporaryDirectory() as tmp:
         path = api.hf_hub_download(plan.repo_id, "README.md", repo_type=plan.repo_type, revision=revision,
                                    local_dir=tmp)
@@ -464,8 +456,6 @@ def plan_run(run_dir: str | Path, repo_id: str, staging: Path, private: bool = F
     """What publishing a run folder uploads: the allowlisted files of its ``model/``, the card rendered
     with ``repo_id`` in its usage (a card edited on disk is published as edited), and the resolved recipe
     (``recipe.yaml``; a fine-tune's ``finetune.json``)."""
-    from es_zoo.cards import card_state
-
     check_repo_id(repo_id)
     run = inspect_run(run_dir)
     files = collect(run.model_dir, MODEL_ALLOW, root=run.path)
@@ -485,8 +475,6 @@ def plan_run(run_dir: str | Path, repo_id: str, staging: Path, private: bool = F
                                                      ensure_ascii=False) + "\n", encoding="utf-8")
     else:
         import yaml
-
-        from es_zoo.recipes import read_yaml
 
         recipe = files.get("recipe.yaml", run.path / "recipe.yaml")
         files["recipe.yaml"] = staging / "recipe.yaml"

@@ -32,10 +32,12 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from es_zoo.errors import RecipeError
+from es_zoo.families import all_families, get_family
 from es_zoo.resources import recipes_dir
-from es_zoo.safeyaml import short
+from es_zoo.safeyaml import MAX_BYTES, YamlLimitError, load_yaml, short
 # the converter (es_zoo.schema); existing callers may still import from_mapping from here
 from es_zoo.schema import Mismatch, from_mapping, to_dataclass
+from es_zoo.tasks.definitions import TaskError, list_tasks, load_task
 
 # --------------------------------------------------------------------------------------------------
 # Schema. Every field is documented; defaults are the ones a recipe may leave out.
@@ -115,8 +117,6 @@ class ModelSection:
 
     @staticmethod
     def __schema_choices__() -> list:
-        from es_zoo.families import all_families
-
         return [f.model_config for f in all_families()]
 
 
@@ -397,8 +397,6 @@ class PresetConfig:
     unknown: list[str] = field(default_factory=list)  # what the sources leave unknown
 
     def __post_init__(self) -> None:
-        from es_zoo.families import get_family
-
         arch = self.model.architecture
         family = get_family(arch)
         tokenizer, objective = family.tokenizer_kind, family.objective_kind
@@ -419,8 +417,6 @@ class PresetConfig:
             raise ValueError("seq2seq.runs: seq2seq fine-tunes need an encoder-decoder (barto, t5s, bert2bert); "
                              "encoder recipes have glues.runs")
         for suite, config in (("glues", self.glues), ("seq2seq", self.seq2seq)):
-            from es_zoo.tasks.definitions import TaskError, list_tasks, load_task
-
             for i, run in enumerate(config.runs):
                 if run.task not in list_tasks():
                     raise ValueError(f"{suite}.runs[{i}].task '{run.task}' is not one of {', '.join(list_tasks())}")
@@ -531,8 +527,6 @@ def recipe_path(name_or_path: str | Path) -> Path:
 def read_yaml(path: Path) -> Any:
     """A user's YAML file (recipe, run folder's recipe.yaml), bounded (es_zoo.safeyaml); RecipeError naming
     the file and line otherwise."""
-    from es_zoo.safeyaml import MAX_BYTES, YamlLimitError, load_yaml
-
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
@@ -561,7 +555,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise RecipeError(f"override '{text}': empty key")
-    from es_zoo.safeyaml import YamlLimitError, load_yaml
 
     try:
         value = load_yaml(raw, f"override '{key}'") if raw.strip() else ""

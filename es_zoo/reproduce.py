@@ -32,9 +32,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from es_zoo.cards import write_model_card
+from es_zoo.corpus import open_corpus
 from es_zoo.errors import CorpusError, FirstProcessFailed, RunDirError
-from es_zoo.recipes import ResolvedRecipe, load_recipe, resolved_from_dict
+from es_zoo.families import get_family
+from es_zoo.locking import FolderBusy, FolderLock, only_lock, remove_empty
+from es_zoo.recipes import ResolvedRecipe, load_recipe, read_yaml, resolved_from_dict
 from es_zoo.runinfo import atomic_write, git_revision, library_versions, replace_folder, scratch_folder
+from es_zoo.safeyaml import short
+from es_zoo.summary import print_summary
 
 RUN_MARKERS = ("run_info.json", "recipe.yaml")
 
@@ -50,7 +56,6 @@ def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: b
         return "new"
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir} exists and is not a folder")
-    from es_zoo.locking import only_lock
 
     if only_lock(run_dir):
         return "new"
@@ -60,7 +65,6 @@ def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: b
             f"{run_dir} is not empty and is not an es-zoo run folder; nothing was changed. "
             "Choose a new or empty --output-dir."
         )
-    from es_zoo.recipes import read_yaml
 
     stored = resolved_from_dict(read_yaml(run_dir / "recipe.yaml"), str(run_dir / "recipe.yaml"))
     if overwrite:
@@ -82,8 +86,6 @@ def check_run_dir(run_dir: Path, cfg: ResolvedRecipe, resume: bool, overwrite: b
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     """The differing keys of two recipe dicts, each as ``key.path: old -> new`` (lists item by item; a list
     whose length changed is named with both lengths, never dumped)."""
-    from es_zoo.safeyaml import short
-
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
@@ -135,6 +137,7 @@ def reproduce(
         data = json.loads((run_dir / "run_info.json").read_text()).get("data", {}).get("path")  # the run's own
     manifest = None
     if data is not None:
+        # lazy (as below): torch and the Hub client load only when a run needs them
         from es_zoo.prepare import cfg_with_prepared_corpus, check_compatible, read_manifest
 
         manifest = read_manifest(data)
@@ -148,7 +151,6 @@ def reproduce(
             f"launching (es-zoo prepare {cfg.recipe} --preset {cfg.preset} --corpus ... --output DATA, on a "
             "filesystem every machine sees, or copied to each) and pass --data DATA"
         )
-    from es_zoo.families import get_family
 
     get_family(cfg.model.architecture).check_launch(cfg, run_dir, world)
     # Only the first process looks at and writes the run folder; the others learn its decision (new,
@@ -253,8 +255,6 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
     lock (taken before the folder is looked at, so two commands on one folder never both start) goes into
     ``locks``. A folder this command created is removed again when it fails before writing anything, or
     on a corpus error."""
-    from es_zoo.locking import FolderBusy, FolderLock, only_lock
-
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir} exists and is not a folder")
     created = not run_dir.exists()
@@ -268,14 +268,11 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
         decision = check_run_dir(run_dir, cfg, resume, overwrite)
         own_data = run_dir / "data"
         if data is None and (decision != "resume" or not (own_data / "manifest.json").is_file()):
-            from es_zoo.corpus import open_corpus
-
             open_corpus(cfg.corpus)  # a missing or unreachable corpus fails before anything is written
         if decision == "overwrite":
             _clear_run(run_dir)
         if decision != "resume":
             atomic_write(run_dir / "recipe.yaml", cfg.to_yaml())
-        from es_zoo.families import get_family
 
         tokenizer_from = get_family(cfg.model.architecture).setup_run(cfg, run_dir, manifest, data)
         if data is None:
@@ -291,8 +288,6 @@ def _first_process_setup(cfg: ResolvedRecipe, run_dir: Path, data: str | Path | 
         # created is removed, so the corrected command starts clean.
         if created and ((decision == "new" and isinstance(exc, CorpusError)) or only_lock(run_dir)):
             shutil.rmtree(run_dir, ignore_errors=True)
-            from es_zoo.locking import remove_empty
-
             remove_empty(new_parents)
         elif not had_lock_file and not isinstance(exc, FolderBusy):
             lock_file.unlink(missing_ok=True)  # a folder this command refused stays as it was
@@ -428,8 +423,6 @@ def run_finetunes(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, resume: 
 
 def export_model(cfg: ResolvedRecipe, run_dir: Path, model: Any, tokenizer: Any, results: dict) -> Path:
     """Write the Hub-ready ``model/`` folder atomically (weights, config, tokenizer, card, recipe, curve)."""
-    from es_zoo.cards import write_model_card
-
     out = run_dir / "model"
     tmp = scratch_folder(run_dir / ".tmp-model")
     from es_zoo.modeling import save_model
@@ -454,7 +447,6 @@ def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: P
     """Pretrain the recipe's model with its family's job (es_zoo.families), score it on held-out text
     (beside the untrained model for encoder-decoders), export the Hub-ready model/, run the recipe's
     fine-tunes (GLUES for encoders, seq2seq for encoder-decoders) and print the summary."""
-    from es_zoo.families import get_family
     from es_zoo.modeling import count_parameters
     from es_zoo.training import LoopSettings, plot_loss_curve, train_loop
 
@@ -499,8 +491,6 @@ def run_family(cfg: ResolvedRecipe, run_dir: Path, accelerator: Any, data_dir: P
             atomic_write(run_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
             export_model(cfg, run_dir, model, tokenizer, results)  # the card now lists the fine-tunes' scores
     if accelerator.is_main_process:
-        from es_zoo.summary import print_summary
-
         print_summary(results)
     accelerator.wait_for_everyone()
     return results

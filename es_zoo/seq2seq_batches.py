@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from es_zoo.batching import StepBatch, accumulation_steps, phase_at, phase_samplers, slice_rng, step_slices
+from es_zoo.objectives.denoising import bart_denoise
+from es_zoo.objectives.span_corruption import compute_input_and_target_lengths, span_corrupt
 from es_zoo.packing import PackedSequences
 
 
@@ -58,8 +60,6 @@ class Corrupted:
 def block_length(family: str, seq_len: int, objective: Any) -> int:
     """Stream tokens per training block: ``seq_len`` for BART-style, T5's raw length for span corruption."""
     if family == "t5":
-        from es_zoo.objectives.span_corruption import compute_input_and_target_lengths
-
         raw, _ = compute_input_and_target_lengths(
             seq_len, objective.noise_density, objective.mean_noise_span_length
         )
@@ -79,8 +79,6 @@ def corrupt(data: Seq2SeqData, objective: Any, packed: PackedSequences, starts: 
     """Corrupt the blocks at ``indices`` with the recipe's objective."""
     seqs = packed[indices]
     if data.family == "t5":
-        from es_zoo.objectives.span_corruption import span_corrupt
-
         out = span_corrupt(
             seqs, rng=rng, eos_token_id=data.eos_id, sentinel_start_id=data.sentinel_start,
             num_sentinels=data.num_sentinels, noise_density=objective.noise_density,
@@ -88,7 +86,6 @@ def corrupt(data: Seq2SeqData, objective: Any, packed: PackedSequences, starts: 
         )
         lengths = np.full(len(seqs), out.input_ids.shape[1], dtype=np.int64)
         return Corrupted(out.input_ids, lengths, out.labels)
-    from es_zoo.objectives.denoising import bart_denoise
 
     sentence_start = packed.aligned(starts, indices, False).astype(bool)
     word_start = data.word_start[seqs] | sentence_start

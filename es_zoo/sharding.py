@@ -36,6 +36,7 @@ from typing import Any, Iterator
 import torch
 
 from es_zoo.errors import TrainingError
+from es_zoo.families import all_families
 
 FSDP, DEEPSPEED = "FSDP", "DEEPSPEED"
 # DeepSpeed config keys the loop decides (the rest of the file is DeepSpeed's business).
@@ -45,8 +46,6 @@ DS_KEYS = ("gradient_accumulation_steps", "train_micro_batch_size_per_gpu", "gra
 def fsdp_layer_names() -> tuple[str, ...]:
     """The layer classes FSDP wraps one unit each (one per transformer layer): every registered
     family's (es_zoo.families), e.g. BertLayer for BETO, bert2bert and their fine-tunes."""
-    from es_zoo.families import all_families
-
     return tuple(dict.fromkeys(c for f in all_families() for c in f.fsdp_layers))
 
 

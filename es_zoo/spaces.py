@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from es_zoo import __version__
+from es_zoo.cards import sign_card
+from es_zoo.catalog import find_model
+from es_zoo.demos import DEMOS, get_demo
+from es_zoo.publish import Plan, check_repo_id, publish_files
 
 GRADIO_VERSION = "6.31.0"  # the Gradio the demos are tested with (pinned in the dev extra)
 _COLORS = {"fill-mask": ("yellow", "red"), "zoo": ("green", "blue")}
@@ -39,10 +43,6 @@ def render_space(name: str) -> dict[str, str]:
     """``{file name: text}`` of the Space of demo ``name``."""
     from huggingface_hub import SpaceCard, SpaceCardData
 
-    from es_zoo.cards import sign_card
-    from es_zoo.catalog import find_model
-    from es_zoo.demos import get_demo
-
     demo = get_demo(name)
     models = [find_model(n).hub_id for n in (demo.default, demo.reverse_default) if n and find_model(n)]
     color_from, color_to = _COLORS.get(name, ("indigo", "purple"))
@@ -63,8 +63,6 @@ def render_space(name: str) -> dict[str, str]:
 
 def write_spaces(root: str | Path) -> list[Path]:
     """Write every demo's Space under ``root/<task>/``."""
-    from es_zoo.demos import DEMOS
-
     written = []
     for name in DEMOS:
         folder = Path(root) / name
@@ -79,8 +77,6 @@ def publish_space(name: str, repo_id: str, private: bool = False, revision: str 
                   create_pr: bool = False, dry_run: str | Path | None = None, overwrite_card: bool = False,
                   echo: Callable[[str], Any] = print) -> dict:
     """``es-zoo spaces publish``: the Space of demo ``name`` in one commit (a Gradio Space repo)."""
-    from es_zoo.publish import Plan, check_repo_id, publish_files
-
     check_repo_id(repo_id)
     with tempfile.TemporaryDirectory(prefix="es-zoo-space-") as tmp:
         files = {}

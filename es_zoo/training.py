@@ -44,6 +44,7 @@ from es_zoo import checkpoints, sharding
 # The batch side (es_zoo.batching): BatchMaker and MLMData are pretrain's, StepBatch and phase_at the loop's.
 from es_zoo.batching import BatchMaker, MLMData, StepBatch, phase_at
 from es_zoo.errors import TrainingError
+from es_zoo.flops import achieved_tflops, device_peak_tflops
 from es_zoo.modeling import SparseMLM
 from es_zoo.recipes import TRACKERS, ResolvedRecipe, TrainingConfig
 
@@ -681,8 +682,6 @@ class LoopState:
             "elapsed_s": self.elapsed_before + now - self.started,
         }
         if self.flops_of is not None:
-            from es_zoo.flops import achieved_tflops
-
             record["tflops"] = achieved_tflops(w["flops"], seconds, self.world)
             record["mfu"] = record["tflops"] / self.peak
         self.log.write(record)
@@ -753,8 +752,6 @@ def train_loop(
     log = JsonlLog(run_dir / "logs" / "train.jsonl", step, accelerator.is_main_process)
     tracking = Tracking(accelerator, settings, step)
     # MFU only where the loss module can count its FLOPs and the device's peak is known: never guessed.
-    from es_zoo.flops import device_peak_tflops
-
     peak = device_peak_tflops(device, getattr(t, "peak_tflops", None))
     flops_of = getattr(loss_module, "flops", None) if peak else None
     pin = on_cuda and t.pin_memory

@@ -43,14 +43,18 @@ def _probe(tmp_path: Path, contract: str, files: dict[str, str]) -> subprocess.C
                           env={**os.environ, "PYTHONPATH": str(root)})
 
 
-def test_the_task_data_and_demo_cycles_stay_broken(tmp_path: Path) -> None:
-    """The contracts that keep the two cycles of es-zoo 0.x gone fail when either cycle comes back."""
+def test_the_old_import_cycles_stay_broken(tmp_path: Path) -> None:
+    """The contracts that keep the cycles of es-zoo 0.x gone (task data, demos, scoring <-> heads) fail
+    when one comes back."""
     back = "\n\ndef _probe():\n    from {} import {}  # noqa: F401\n"
     res = _probe(tmp_path, "task-data-one-way",
                  {"es_zoo/tasks/definitions.py": back.format("es_zoo.tasks.hub_sources", "fetch")})
     assert res.returncode == 1 and "es_zoo.tasks.definitions -> es_zoo.tasks.hub_sources" in res.stdout, res.stdout
     res = _probe(tmp_path / "2", "demos-below-package", {"es_zoo/demos/ui.py": back.format("es_zoo.demos", "DEMOS")})
     assert res.returncode == 1 and "es_zoo.demos.ui -> es_zoo.demos" in res.stdout, res.stdout
+    res = _probe(tmp_path / "3", "scoring-over-heads",
+                 {"es_zoo/tasks/task_heads.py": back.format("es_zoo.tasks.scoring", "score_file")})
+    assert res.returncode == 1 and "es_zoo.tasks.task_heads -> es_zoo.tasks.scoring" in res.stdout, res.stdout
 
 
 def test_a_contract_that_an_import_breaks_is_reported(tmp_path: Path) -> None:

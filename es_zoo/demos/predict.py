@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from es_zoo.errors import EsZooError
+from es_zoo.errors import EsZooError, HubUnreachableError
 
 WORD_RE = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -63,7 +63,7 @@ def multiword_table() -> dict[str, list[str]]:
     if _MULTIWORD is None:
         from collections import Counter
 
-        from es_zoo.tasks.data import EMBEDDED_TASK_DIR
+        from es_zoo.tasks.data import EMBEDDED_TASK_DIR  # lazy (so below): `es-zoo --help` imports this module
 
         seen: dict[str, Counter] = {}
         single: set[str] = set()
@@ -207,8 +207,6 @@ def load(kind: str, name: str | None, task_label: str, labels: list[str] | None 
         model.eval()
         return Loaded(str(name), model, tokenizer)
     except EsZooError as exc:
-        from es_zoo.errors import HubUnreachableError
-
         hint = (f" Or point --model (or ES_ZOO_DEMO_MODEL) at a local folder holding {what}."
                 if isinstance(exc, HubUnreachableError) else "")
         return Loaded(str(name), problem=str(exc).strip() + hint)

@@ -28,7 +28,7 @@ class Demo:
         """Every label of ``label_task`` (all its sources), or None for demos without a label set."""
         if self.label_task is None:
             return None
-        from es_zoo.tasks.definitions import load_task
+        from es_zoo.tasks.definitions import load_task  # lazy: `es-zoo --help` imports this module
 
         task = load_task(self.label_task)
         return sorted({label for source in task.sources for label in task.labels_for(source)})

@@ -9,8 +9,9 @@ import logging
 import os
 from typing import Any, Callable
 
-from es_zoo.demos.registry import Demo
+from es_zoo.demos import zoo
 from es_zoo.demos import predict as P
+from es_zoo.demos.registry import Demo
 from es_zoo.demos.tree import tree_svg
 
 log = logging.getLogger("es_zoo.demos")
@@ -201,8 +202,6 @@ def _translation(demo: Demo, forward: P.Loaded, reverse: P.Loaded | None) -> Non
 def _zoo(demo: Demo, results: tuple) -> None:
     import gradio as gr
     import pandas as pd
-
-    from es_zoo.demos import zoo
 
     with gr.Tab("Catalogue"):
         with gr.Row():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from es_zoo.catalog import all_models
 from es_zoo.demos.predict import DemoError
 
 CATALOGUE_COLUMNS = ["name", "family", "kind", "hub id", "parameters", "licence", "recipe"]
@@ -13,8 +14,6 @@ BOARD_COLUMNS = ["model", "task", "dataset", "metric", "value", "origin"]
 
 
 def catalogue_rows(query: str = "", family: str = "all") -> list[list]:
-    from es_zoo.catalog import all_models
-
     q = (query or "").strip().lower()
     rows = []
     for r in all_models():
@@ -29,8 +28,6 @@ def catalogue_rows(query: str = "", family: str = "all") -> list[list]:
 
 
 def families() -> list[str]:
-    from es_zoo.catalog import all_models
-
     return ["all", *sorted({r.family for r in all_models()})]
 
 
@@ -66,8 +63,6 @@ def measured_rows(paths: list[str | Path]) -> list[list]:
 
 
 def published_rows() -> list[list]:
-    from es_zoo.catalog import all_models
-
     rows = []
     for r in all_models():
         for s in r.scores:

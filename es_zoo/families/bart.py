@@ -67,7 +67,7 @@ class Bart(Seq2SeqFamily):
         return denoising_data(cfg, tokenizer, streams, "bart", bos=tokenizer.bos_token_id, eos=eos, start=eos)
 
     def build_model(self, cfg: Any, tokenizer: Any, run_dir: Any) -> Any:
-        from es_zoo.modeling import build_bart
+        from es_zoo.modeling import build_bart  # lazy: the family registry loads without torch
 
         return build_bart(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)

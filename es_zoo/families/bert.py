@@ -61,7 +61,7 @@ class Bert(MaskedLMFamily):
     fsdp_layers = ("BertLayer",)
 
     def tables(self, tokenizer: Any) -> tuple[Any, Any]:
-        from es_zoo.tokenization import wordpiece_tables
+        from es_zoo.tokenization import wordpiece_tables  # lazy (as below): the family registry loads without torch
 
         return wordpiece_tables(tokenizer)  # BETO's [unused*] placeholders and ## pieces
 

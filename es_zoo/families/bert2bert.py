@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from es_zoo.errors import EsZooError, RunDirError
 from es_zoo.families import register
 from es_zoo.families.bert import BETO_BIB
 from es_zoo.families.seq2seq import SEQ2SEQ_BIB, Seq2SeqFamily, denoising_data, denoising_text
+from es_zoo.loading import _hub_probe, resolve
+from es_zoo.reproduce import reproduce
+from es_zoo.runinfo import atomic_write, replace_folder, scratch_folder
 
 ROTHE_BIB = """@article{rothe-etal-2020-leveraging,
   title   = {Leveraging Pre-trained Checkpoints for Sequence Generation Tasks},
@@ -52,9 +56,6 @@ class Bert2Bert(Seq2SeqFamily):
              "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0], skip_special_tokens=True))")
 
     def check_launch(self, cfg: Any, run_dir: Path, world: int) -> None:
-        from es_zoo.errors import RunDirError
-        from es_zoo.loading import resolve
-
         if world > 1 and not (run_dir / "encoder.json").is_file() and not resolve(cfg.model.encoder)[1]:
             raise RunDirError(
                 "bert2bert with several processes needs its BETO as a local folder (model.encoder=PATH): "
@@ -62,9 +63,6 @@ class Bert2Bert(Seq2SeqFamily):
             )
 
     def tokenizer_from(self, cfg: Any) -> str | None:
-        from es_zoo.errors import EsZooError
-        from es_zoo.loading import resolve
-
         where, is_local = resolve(cfg.model.encoder)
         if not is_local:
             raise EsZooError("bert2bert takes its BETO's tokenizer: point model.encoder at a local BETO folder "
@@ -90,7 +88,7 @@ class Bert2Bert(Seq2SeqFamily):
         return super().job(cfg, run_dir, tokenizer, streams, accelerator)
 
     def build_model(self, cfg: Any, tokenizer: Any, run_dir: Any) -> Any:
-        from es_zoo.modeling import warm_start_bert2bert
+        from es_zoo.modeling import warm_start_bert2bert  # lazy (as below): the family registry loads without torch
 
         encoder = self.run_record(run_dir)["encoder"]
         return warm_start_bert2bert(encoder["path"], share_weights=cfg.model.share_weights, tokenizer=tokenizer)
@@ -111,10 +109,6 @@ def warm_start_tokenizer(cfg: Any, run_dir: Path) -> Path:
     first), copy its tokenizer into ``tokenizer/`` and record the choice in ``encoder.json``; returns the
     tokenizer folder. Runs on the first process before the process group."""
     from transformers import AutoTokenizer
-
-    from es_zoo.errors import EsZooError
-    from es_zoo.reproduce import reproduce
-    from es_zoo.runinfo import atomic_write, replace_folder, scratch_folder
 
     m = cfg.model
     record_path = run_dir / "encoder.json"
@@ -151,8 +145,6 @@ def warm_start_tokenizer(cfg: Any, run_dir: Path) -> Path:
 
 def _resolve_encoder(name: str) -> dict | None:
     """Where the BETO ``name`` lives locally, or None if it cannot be reached (the fallback applies)."""
-    from es_zoo.loading import _hub_probe, resolve
-
     where, is_local = resolve(name)  # local folder, es-zoo run folder, catalogue name or Hub id
     if is_local:
         return {"requested": name, "path": where, "source": f"local folder {where}"}
@@ -173,7 +165,6 @@ def _resolve_encoder(name: str) -> dict | None:
 
 def _check_warm_start_tokenizer(manifest: dict, tok_dir: Path, where: str) -> None:
     """bert2bert with --data: the folder must have been prepared with this BETO's tokenizer."""
-    from es_zoo.errors import RunDirError
     from es_zoo.prepare import _tokenizer_hash
 
     prepared = (manifest["fingerprint_of"].get("tokenizer") or {}).get("sha256")

@@ -28,6 +28,7 @@ class MaskedLMFamily(Family):
 
     def tables(self, tokenizer: Any) -> tuple[Any, Any]:
         """(is_special, is_continuation) per id: what masking may pick and where words continue."""
+        # lazy (as below): the family registry loads without torch
         from es_zoo.tokenization import word_start_table, wordpiece_tables
 
         is_special, _ = wordpiece_tables(tokenizer)

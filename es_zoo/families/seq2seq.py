@@ -39,6 +39,7 @@ class Seq2SeqFamily(Family):
     def job(self, cfg: Any, run_dir: Any, tokenizer: Any, streams: dict, accelerator: Any) -> PretrainJob:
         import torch
 
+        # lazy (as below): the family registry loads without torch
         from es_zoo.evaluation import evaluate_seq2seq, generation_samples
         from es_zoo.modeling import Seq2SeqLoss
         from es_zoo.seq2seq_batches import Seq2SeqBatchMaker

@@ -75,7 +75,7 @@ class T5(Seq2SeqFamily):
             )
 
     def stream_tokens_per_sequence(self, cfg: Any, seq_len: int) -> int:
-        from es_zoo.seq2seq_batches import block_length
+        from es_zoo.seq2seq_batches import block_length  # lazy (as below): the family registry loads without torch
 
         return block_length("t5", seq_len, cfg.objective)  # the raw length span corruption shortens to seq_len
 

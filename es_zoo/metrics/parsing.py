@@ -97,7 +97,7 @@ def evaluate_conllu(gold_path: str | Path, system_path: str | Path) -> dict:
     must keep the gold tokenization: the same sentences, the same words and the same multiword
     tokens; the first difference is an error naming the sentence (1-based, with its id) and the word.
     """
-    from es_zoo.tasks.readers import UPOS, UPOS_V1, read_conllu
+    from es_zoo.tasks.readers import UPOS, UPOS_V1, read_conllu  # lazy: keeps `import es_zoo.metrics` free of YAML
 
     tags = tuple(dict.fromkeys(UPOS + UPOS_V1 + ("_",)))
     gold, system = read_conllu(gold_path, upos=tags), read_conllu(system_path, upos=tags)

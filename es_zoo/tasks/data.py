@@ -18,7 +18,7 @@ from typing import Any
 
 from es_zoo.resources import DATA_DIR
 from es_zoo.tasks import readers
-from es_zoo.tasks.datasets import to_dataset_dict
+from es_zoo.tasks.datasets import SEQ2SEQ_COLUMNS, quiet_datasets, to_dataset_dict
 from es_zoo.tasks.definitions import SUITES, TaskDef, TaskError, is_split_name, load_task
 from es_zoo.tasks.hub_sources import fetch, is_local_snapshot_root, load_hub_splits, offline_reason
 
@@ -91,8 +91,6 @@ def read_file(fmt: str, path: Path, labels: list[str], kind: str | None = None, 
               notes: list[str] | None = None) -> list[dict]:
     """One published file through the reader of its format."""
     if fmt == "jsonl":
-        from es_zoo.tasks.datasets import SEQ2SEQ_COLUMNS
-
         columns = SEQ2SEQ_COLUMNS.get(kind or "", {})
         return readers.read_jsonl(path, fields or {c: c for c in columns})
     if fmt == "miam":
@@ -258,7 +256,6 @@ def _from_parquet(task: TaskDef, root: Path, labels: list[str], src: Any) -> Tas
         data_files.setdefault(split, []).append(str(p))
     if not data_files:
         raise TaskError(f"{root}: parquet files must be named train*/validation*/test*.parquet")
-    from es_zoo.tasks.datasets import quiet_datasets
 
     with quiet_datasets():
         ds = load_dataset("parquet", data_files=data_files)

@@ -41,34 +41,34 @@ import numpy as np
 import torch
 
 from es_zoo.batching import StepBatch, step_slices
-from es_zoo.errors import RunDirError
+from es_zoo.cards import write_finetune_card
+from es_zoo.errors import EsZooError, FirstProcessFailed, RunDirError
+from es_zoo.loading import captured_load_report, load_config, load_tokenizer
+from es_zoo.locking import FolderBusy, FolderLock, only_lock, remove_empty
+from es_zoo.recipes import Phase, TrainingConfig, list_recipes, load_recipe, read_yaml, resolved_from_dict
+from es_zoo.runinfo import replace_folder, scratch_folder
 from es_zoo.tasks.data import TaskData, load_task_data
 from es_zoo.tasks.definitions import Hyperparameters, TaskDef, TaskError, load_task
-from es_zoo.tasks.task_heads import Prepared
+from es_zoo.tasks.task_heads import Prepared, get_head, label_names
+from es_zoo.training import LoopSettings, flat_config, plot_loss_curve, tracker_kwargs, train_loop
 
 SPEC_FILE = "finetune.json"
 
 
 # ---------------------------------------------------------------------------------- preparation
 def _names(ds: Any, column: str) -> list[str]:
-    from es_zoo.tasks.task_heads import label_names
-
     return label_names(ds, column)
 
 
 def prepare(task: TaskDef, tokenizer: Any, split: Any, hp: Hyperparameters, relations: list[str] | None = None,
             ) -> Prepared:
     """Encode one split for the task's head (labels as ids of the task's label set; es_zoo.tasks.task_heads)."""
-    from es_zoo.tasks.task_heads import get_head
-
     return get_head(task.head).prepare(task, tokenizer, split, hp, relations=relations)
 
 
 # ------------------------------------------------------------------------------------- batching
 def collate(task: TaskDef, items: list[dict], windows: list[dict] | None, pad_id: int) -> dict[str, torch.Tensor]:
     """Dynamically padded tensors for one micro-batch (``windows``: all windows, for the parser)."""
-    from es_zoo.tasks.task_heads import get_head
-
     return get_head(task.head).collate(items, windows, pad_id)
 
 
@@ -121,8 +121,6 @@ class TaskBatchMaker:
 def _scored(task: TaskDef, items: list[dict]) -> int:
     """Items the loss is summed over, among ``items`` (this process's share of a global batch; the
     loop sums the shares and never divides by less than 1)."""
-    from es_zoo.tasks.task_heads import get_head
-
     return get_head(task.head).scored(items)
 
 
@@ -131,14 +129,10 @@ def build_model(task: TaskDef, model_name: str, labels: list[str], relations: li
                 hp: Hyperparameters, revision: str | None = None) -> Any:
     """The model for the task's head, loaded from a run folder, a model folder, a catalogue name or a
     Hub id (es_zoo.loading rules: safetensors only, a clear message offline)."""
-    from es_zoo.tasks.task_heads import get_head
-
     return get_head(task.head).build_model(task, model_name, labels, hp, revision=revision, relations=relations)
 
 
 def loss_module(task: TaskDef, model: Any, hp: Hyperparameters | None = None) -> Any:
-    from es_zoo.tasks.task_heads import get_head
-
     return get_head(task.head).loss(model, hp)
 
 
@@ -147,8 +141,6 @@ def predict(task: TaskDef, model: Any, tokenizer: Any, prepared: Prepared, hp: H
             batch_size: int = 64, device: Any = None) -> list[Any]:
     """One prediction per example (label name, list of word labels, (heads, relations) or answer text),
     windows batched in length order and merged back."""
-    from es_zoo.tasks.task_heads import get_head
-
     return get_head(task.head).predict(task, model, tokenizer, prepared, hp, batch_size=batch_size, device=device)
 
 
@@ -156,10 +148,8 @@ def predict(task: TaskDef, model: Any, tokenizer: Any, prepared: Prepared, hp: H
 def score(task: TaskDef, metric: dict[str, str], predictions: list[Any], split: Any,
           checked: bool = False) -> dict[str, Any]:
     """The task's metric on one split (values in percent, as the official scripts print them). The
-    predictions are checked against their gold examples first (``es_zoo.tasks.scoring.check_predictions``)
+    predictions are checked against their gold examples first (``es_zoo.tasks.checks.check_predictions``)
     unless ``checked``."""
-    from es_zoo.tasks.task_heads import get_head
-
     head = get_head(task.head)
     return head.score(task, metric, predictions if checked else head.check(task, split, predictions), split)
 
@@ -170,9 +160,6 @@ def recipe_hparams(model_name: str, task: TaskDef) -> tuple[dict[str, Any], str 
     recipe fine-tunes ``task`` with (a tiny run's tiny settings), and where they come from; for any other
     model ``({}, None)``: the task's defaults, the paper's. A run whose recipe does not fine-tune the task
     gets the task defaults, with a warning when the run is not paper-scale."""
-    from es_zoo.errors import EsZooError
-    from es_zoo.recipes import list_recipes, load_recipe, read_yaml, resolved_from_dict
-
     def settings(cfg: Any) -> dict | None:
         return next((dict(r.hparams) for r in [*cfg.glues.runs, *cfg.seq2seq.runs] if r.task == task.name), None)
 
@@ -203,8 +190,6 @@ def recipe_hparams(model_name: str, task: TaskDef) -> tuple[dict[str, Any], str 
 
 def check_model(model_name: str, revision: str | None) -> None:
     """Resolve the model's config before any folder is claimed (a typo'd path or Hub id: nothing written)."""
-    from es_zoo.loading import load_config
-
     load_config(model_name, revision=revision)
 
 
@@ -217,7 +202,6 @@ def check_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool) -> st
     """'new', 'resume' or 'overwrite' for a fine-tuning folder; a clear error on any conflict."""
     if resume and overwrite:
         raise RunDirError("--resume and --overwrite exclude each other")
-    from es_zoo.locking import only_lock
 
     if not out.exists() or only_lock(out):
         return "new"
@@ -261,8 +245,6 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
     """
     from accelerate import Accelerator
 
-    from es_zoo.training import tracker_kwargs
-
     t = load_task(task) if isinstance(task, str) else task
     base, hp_from = recipe_hparams(model_name, t)
     hp = t.hparams.replace(**{**base, **(hparams or {})})
@@ -297,7 +279,6 @@ def finetune(model_name: str, task: str | TaskDef, output_dir: str | Path, sourc
         if failure is not None:
             if accelerator.is_main_process:
                 raise raised
-            from es_zoo.errors import FirstProcessFailed
 
             raise FirstProcessFailed(f"the first process stopped before fine-tuning: {failure}")
     try:
@@ -313,8 +294,6 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
     """Lock ``out`` (before looking at it), decide new / resume / overwrite, run ``check`` (the model
     resolves), write finetune.json; a folder this created (and the parents it created), or a lock file it
     added to a folder it then refused, is removed again on failure."""
-    from es_zoo.locking import FolderBusy, FolderLock, only_lock
-
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out} exists and is not a folder")
     created = not out.exists()
@@ -336,8 +315,6 @@ def _claim_output_dir(out: Path, spec: dict, resume: bool, overwrite: bool, lock
             lock.release()
         locks.clear()
         if created and only_lock(out):
-            from es_zoo.locking import remove_empty
-
             shutil.rmtree(out, ignore_errors=True)
             remove_empty(new_parents)
         elif not had_lock_file and not isinstance(exc, FolderBusy):
@@ -350,17 +327,10 @@ def _finetune_in(out: Path, accelerator: Any, decision: str, model_name: str, t:
                  hp: Hyperparameters, spec: dict, save_model: bool, revision: str | None,
                  quiet: bool, trackers: list[str] | tuple[str, ...]) -> dict:
     """The fine-tune itself, in its locked folder (see :func:`finetune`)."""
-    from es_zoo.loading import load_tokenizer
-    from es_zoo.recipes import Phase, TrainingConfig
-    from es_zoo.tasks.task_heads import get_head
-    from es_zoo.training import LoopSettings, flat_config, plot_loss_curve, train_loop
-
     head = get_head(t.head)  # everything below that differs between heads (es_zoo.tasks.task_heads)
     tokenizer = load_tokenizer(model_name, revision=revision)
     ctx = head.before_model(t, data, model_name, revision)
     torch.manual_seed(hp.seed)  # the new head's initial weights
-    from es_zoo.loading import captured_load_report
-
     with captured_load_report() as load:
         model = head.build_model(t, model_name, data.labels, hp, revision=revision, **ctx)
     if load.reports and accelerator.is_main_process:
@@ -452,12 +422,7 @@ def save_finetuned(task: TaskDef, model: Any, tokenizer: Any, out: Path, results
                    hp: Hyperparameters | None = None) -> Path:
     """The Hub-ready ``model/`` folder, written atomically (a seq2seq model's generation_config.json
     holds the task's beam size, length penalty and output length)."""
-    from es_zoo.cards import write_finetune_card
-    from es_zoo.runinfo import replace_folder, scratch_folder
-
     tmp, final = scratch_folder(out / ".tmp-model"), out / "model"
-    from es_zoo.tasks.task_heads import get_head
-
     get_head(task.head).save(model, tmp, hp)
     tokenizer.save_pretrained(tmp)
     (tmp / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from es_zoo.tasks.definitions import TaskError
+
 PARSER_WEIGHTS = "parser_head.safetensors"
 
 
@@ -159,8 +161,6 @@ class BiaffineParser(nn.Module):
         """A parser saved by :meth:`save` (the encoder loads with ``AutoModel.from_pretrained`` alone)."""
         from safetensors.torch import load_file
         from transformers import AutoModel
-
-        from es_zoo.tasks.definitions import TaskError
 
         folder = Path(folder)
         if not (folder / PARSER_WEIGHTS).is_file():

@@ -36,9 +36,12 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from es_zoo.loading import endpoint_unreachable
 from es_zoo.safeyaml import short
+from es_zoo.tasks.datasets import quiet_datasets
 # the hub block's schema and its objects live with the task definitions (read with the task file)
 from es_zoo.tasks.definitions import HubSource, HubSplit, TaskError
+from es_zoo.tasks.readers import UD_RELATIONS, answer_problem, dialogue_turns, tree_problem
 
 # The columns each task kind reads from a Hub row (``id`` is optional everywhere: ``SPLIT:ROW`` when absent).
 KIND_COLUMNS = {
@@ -67,7 +70,6 @@ def offline_reason() -> str | None:
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
             return f"{var}={os.environ[var]}"
-    from es_zoo.loading import endpoint_unreachable
 
     return endpoint_unreachable()
 
@@ -217,8 +219,6 @@ def _ner(r: _Rows) -> list[dict]:
 def _ud(r: _Rows, parsing: bool) -> list[dict]:
     """UD sentences: rows whose UPOS is a drop label (multiword-token ranges, which carry "_") are not
     words and are left out, as the CoNLL-U reader leaves them out; heads are then checked as a tree."""
-    from es_zoo.tasks.readers import UD_RELATIONS, tree_problem
-
     upos_names = r.names("upos")
     out = []
     for i, row in r.rows():
@@ -261,8 +261,6 @@ def _ud(r: _Rows, parsing: bool) -> list[dict]:
 
 
 def _qa(r: _Rows) -> list[dict]:
-    from es_zoo.tasks.readers import answer_problem
-
     out, seen = [], set()
     for i, row in r.rows():
         ident, context, question = r.ident(row, i), r.text(row, "context", i), r.text(row, "question", i)
@@ -318,8 +316,6 @@ def _text_columns(r: _Rows, columns: tuple[str, ...]) -> list[dict]:
 
 
 def _dialogue(r: _Rows) -> list[dict]:
-    from es_zoo.tasks.readers import dialogue_turns
-
     def utterances():
         for i, row in r.rows():
             yield str(r.get(row, "speaker", i)), r.text(row, "utterance", i), str(r.get(row, "dialogue", i))
@@ -401,8 +397,6 @@ def load_hub_splits(task: Any, src: Any, labels: list[str], local_root: Path | N
             n = len(splits[split])
         else:
             try:
-                from es_zoo.tasks.datasets import quiet_datasets
-
                 with quiet_datasets():
                     part = load_dataset("parquet", data_files={"rows": [str(f) for f in files]}, split="rows")
             except Exception as exc:  # noqa: BLE001 - a damaged or non-parquet file: one line naming it

@@ -14,14 +14,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from es_zoo.loading import load_tokenizer
+from es_zoo.tasks.features import encode_words
+
 
 def parse(parser: Any, tokenizer: Any, sentences: Sequence[Sequence[str]], max_length: int = 128,
           stride: int = 32, batch_size: int = 32) -> list[list[dict]]:
     """Heads (0 = root, 1-based word ids) and relations for sentences given as lists of words; every
     output is a tree with one root."""
-    from es_zoo.loading import load_tokenizer
-    from es_zoo.tasks.features import encode_words
-    from es_zoo.tasks.finetune import Prepared, predict
+    from es_zoo.tasks.finetune import Prepared, predict  # lazy: torch loads only when a parse runs
 
     if isinstance(tokenizer, str):
         tokenizer = load_tokenizer(tokenizer)

@@ -26,8 +26,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from es_zoo.generation import GenerationError, decode, encode, generate_ids, pad
 from es_zoo.generation import Encoded as EncodedTexts
-from es_zoo.generation import GenerationError, encode
+from es_zoo.metrics import generation as G
+from es_zoo.metrics.sari import sari
 from es_zoo.tasks.definitions import Hyperparameters, InputSpec, TaskDef, TaskError
 
 
@@ -158,8 +160,6 @@ def prepare(task: TaskDef, tokenizer: Any, split: Any, hp: Hyperparameters, fami
 def collate(items: list[dict], pad_id: int, start_id: int) -> dict[str, torch.Tensor]:
     """Dynamically padded encoder input, decoder input (the target shifted right behind the decoder
     start token) and labels (-100 on padding)."""
-    from es_zoo.generation import pad
-
     out = {"input_ids": pad([it["input_ids"] for it in items], pad_id),
            "attention_mask": pad([[1] * len(it["input_ids"]) for it in items], 0)}
     if "labels" in items[0]:
@@ -189,8 +189,6 @@ class Seq2SeqTaskLoss(nn.Module):
 
 def predict(model: Any, tokenizer: Any, prepared: Prepared, hp: Hyperparameters, device: Any = None) -> list[str]:
     """Generated text per example (beam search, batched and sorted by length)."""
-    from es_zoo.generation import decode, generate_ids
-
     outputs = generate_ids(model, prepared.sources.ids, tokenizer.pad_token_id, batch_size=hp.eval_batch_size,
                            num_beams=hp.num_beams, max_new_tokens=hp.max_new_tokens,
                            length_penalty=hp.length_penalty, device=device, min_new_tokens=hp.min_new_tokens,
@@ -200,8 +198,6 @@ def predict(model: Any, tokenizer: Any, prepared: Prepared, hp: Hyperparameters,
 
 def score(task: TaskDef, metric: dict[str, str], predictions: list[str], texts: Texts) -> dict[str, Any]:
     """The task's metrics on generated text (percentages; sacreBLEU's signature kept beside its score)."""
-    from es_zoo.metrics import generation as G
-
     refs = texts.references
     if len(predictions) != len(refs):
         raise TaskError(f"{len(predictions)} predictions for {len(refs)} examples")
@@ -223,8 +219,6 @@ def score(task: TaskDef, metric: dict[str, str], predictions: list[str], texts: 
         out.update({f"paper_{k}": paper[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")})
         out["rouge_variants"] = {"rouge*": spanish["tokenizer"], "paper_rouge*": paper["tokenizer"]}
     elif name == "sari":
-        from es_zoo.metrics.sari import sari
-
         s = sari(texts.sources, predictions, refs)
         out.update({"sari": s["sari"], "sari_add": s["add"], "sari_keep": s["keep"], "sari_delete": s["delete"]})
         b = G.bleu(predictions, refs)
@@ -264,8 +258,6 @@ def paper_unigram_f1(predictions: list[str], references: list[str]) -> float:
 
 def _meteor(predictions: list[str], refs: list[list[str]]) -> dict[str, Any]:
     """METEOR as evaluate computes it, or why it could not be computed (nltk data missing)."""
-    from es_zoo.metrics import generation as G
-
     try:
         return {"meteor": G.meteor(predictions, refs)["meteor"]}
     except G.MetricUnavailable as exc:

@@ -16,9 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from es_zoo.catalog import all_models, find_model
 from es_zoo.tasks.data import load_task_data
 from es_zoo.tasks.definitions import GLUES_TASKS, SEQ2SEQ_TASKS, SUITES, TaskDef, TaskError, list_tasks, load_task
-from es_zoo.tasks.finetune import finetune
+from es_zoo.tasks.finetune import check_model, finetune
 
 __all__ = ["GLUES_TASKS", "SEQ2SEQ_TASKS", "SUITES", "evaluate_suite", "grid_search", "published_for"]
 
@@ -84,8 +85,6 @@ def grid_search(model: str, task: TaskDef, output_dir: str | Path, grid: dict[st
 
 def published_for(model: str, task: TaskDef) -> list[dict]:
     """The catalogue's published numbers for ``task`` of the model (or of the model a run reproduces)."""
-    from es_zoo.catalog import find_model
-
     rec = None
     p = Path(model)
     if p.is_dir():
@@ -99,8 +98,6 @@ def published_for(model: str, task: TaskDef) -> list[dict]:
         return []
     found = [(rec.name, s) for s in rec.scores_for(task.published["task"])]
     if not found:  # the catalogue's fine-tunes of this model (e.g. BARTO's translation models and their cards)
-        from es_zoo.catalog import all_models
-
         found = [(m.name, s) for m in all_models() if m.base_model == rec.name
                  for s in m.scores_for(task.published["task"])]
     # A number in another metric than the one the task's published scores use (F1 where GLUES reports
@@ -148,8 +145,6 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
         if n not in list_tasks():
             load_task(n)  # raises the unknown-task error with suggestions
     runs = suite_runs(suite, tasks, sources)
-    from es_zoo.tasks.finetune import check_model
-
     check_model(model, revision)  # a typo'd model fails before any data is downloaded or folder written
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

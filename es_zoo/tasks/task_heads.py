@@ -27,9 +27,18 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from es_zoo import generation
+from es_zoo import metrics as M
+from es_zoo.generation import ready_for_generation
+from es_zoo.loading import load_config, load_model, resolve
+from es_zoo.modeling import save_model
+from es_zoo.tasks import seq2seq
 from es_zoo.tasks import features as feat
+from es_zoo.tasks.checks import check_predictions
 from es_zoo.tasks.data import LABEL_COLUMNS
 from es_zoo.tasks.definitions import TaskError
+from es_zoo.tasks.heads import BiaffineParser, ParserLoss, QALoss, SequenceLoss, TokenLoss, mst_heads, parser_meta
+from es_zoo.tasks.seq2seq import Seq2SeqTaskLoss
 
 
 def pad(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -106,8 +115,6 @@ class TaskHead:
 
     def check(self, task: Any, split: Any, predictions: list[Any]) -> list[Any]:
         """``predictions`` checked against their gold examples (one per example, of the right shape)."""
-        from es_zoo.tasks.scoring import check_predictions
-
         return check_predictions(task, split, predictions)
 
     def score(self, task: Any, metric: dict[str, str], predictions: list[Any], split: Any,
@@ -131,8 +138,6 @@ class _Windowed(TaskHead):
 
     def build_model(self, task: Any, model_name: str, labels: list[str], hp: Any, revision: str | None = None,
                     **ctx: Any) -> Any:
-        from es_zoo.loading import load_model
-
         return load_model(model_name, task=self.model_task, num_labels=len(labels),
                           id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
                           revision=revision)
@@ -180,8 +185,6 @@ class _Windowed(TaskHead):
     def before_model(self, task: Any, data: Any, model_name: str, revision: str | None) -> dict:
         # a classifier fine-tuned for other labels: said before loading (transformers would fail on the
         # head's size first)
-        from es_zoo.loading import load_config
-
         check_labels(load_config(model_name, revision=revision), data.labels, str(model_name))
         return {}
 
@@ -202,8 +205,6 @@ class SequenceHead(_Windowed):
         return {"labels": torch.tensor([it["labels"] for it in items], dtype=torch.long)}
 
     def loss(self, model: Any, hp: Any = None) -> Any:
-        from es_zoo.tasks.heads import SequenceLoss
-
         return SequenceLoss(model)
 
     def merge(self, task: Any, model: Any, prepared: Any, outputs: list, hp: Any) -> list[Any]:
@@ -218,8 +219,6 @@ class SequenceHead(_Windowed):
 
     def score(self, task: Any, metric: dict[str, str], predictions: list[Any], split: Any,
               prepared: Any = None) -> dict[str, Any]:
-        from es_zoo import metrics as M
-
         return M.accuracy(predictions, [split.features["label"].int2str(x) for x in split["label"]])
 
     def baselines(self, data: Any, splits: dict[str, dict]) -> None:
@@ -252,8 +251,6 @@ class TokenHead(_Windowed):
         return sum(sum(1 for x in it["labels"] if x != -100) for it in items)
 
     def loss(self, model: Any, hp: Any = None) -> Any:
-        from es_zoo.tasks.heads import TokenLoss
-
         return TokenLoss(model)
 
     def window_output(self, res: Any, k: int, n: int) -> Any:
@@ -265,8 +262,6 @@ class TokenHead(_Windowed):
 
     def score(self, task: Any, metric: dict[str, str], predictions: list[Any], split: Any,
               prepared: Any = None) -> dict[str, Any]:
-        from es_zoo import metrics as M
-
         if task.kind == "ner":
             names = label_names(split, "ner_tags")
             return M.ner_f1(predictions, [[names[t] for t in s] for s in split["ner_tags"]])
@@ -285,8 +280,6 @@ class QAHead(_Windowed):
 
     def build_model(self, task: Any, model_name: str, labels: list[str], hp: Any, revision: str | None = None,
                     **ctx: Any) -> Any:
-        from es_zoo.loading import load_model
-
         return load_model(model_name, task=self.model_task, revision=revision)
 
     def prepare(self, task: Any, tokenizer: Any, split: Any, hp: Any, **ctx: Any) -> Any:
@@ -307,8 +300,6 @@ class QAHead(_Windowed):
                 "end_positions": torch.tensor([it["end_positions"] for it in items], dtype=torch.long)}
 
     def loss(self, model: Any, hp: Any = None) -> Any:
-        from es_zoo.tasks.heads import QALoss
-
         return QALoss(model)
 
     def window_output(self, res: Any, k: int, n: int) -> Any:
@@ -327,8 +318,6 @@ class QAHead(_Windowed):
 
     def score(self, task: Any, metric: dict[str, str], predictions: list[Any], split: Any,
               prepared: Any = None) -> dict[str, Any]:
-        from es_zoo import metrics as M
-
         refs = {r["id"]: list(r["answers"]["text"]) or [""] for r in split}
         preds = {r["id"]: p for r, p in zip(split, predictions)}
         if metric["name"] == "mlqa":
@@ -348,9 +337,6 @@ class ParserHead(TaskHead):
 
     def build_model(self, task: Any, model_name: str, labels: list[str], hp: Any, revision: str | None = None,
                     relations: list[str] | None = None, **ctx: Any) -> Any:
-        from es_zoo.loading import load_config, load_model, resolve
-        from es_zoo.tasks.heads import BiaffineParser, parser_meta
-
         where, local = resolve(model_name)
         meta = parser_meta(where) if local else None
         if meta is not None:
@@ -406,15 +392,11 @@ class ParserHead(TaskHead):
         return sum(len(it["heads"]) for it in items)
 
     def loss(self, model: Any, hp: Any = None) -> Any:
-        from es_zoo.tasks.heads import ParserLoss
-
         return ParserLoss(model)
 
     @torch.no_grad()
     def predict(self, task: Any, model: Any, tokenizer: Any, prepared: Any, hp: Any, batch_size: int = 64,
                 device: Any = None) -> list[Any]:
-        from es_zoo.tasks.heads import mst_heads
-
         device = device or next(model.parameters()).device
         model.eval()
         enc = prepared.encoded
@@ -441,8 +423,6 @@ class ParserHead(TaskHead):
 
     def score(self, task: Any, metric: dict[str, str], predictions: list[Any], split: Any,
               prepared: Any = None) -> dict[str, Any]:
-        from es_zoo import metrics as M
-
         names = label_names(split, "deprel")
         gold_rel = [[names[r] for r in s] for s in split["deprel"]]
         return M.attachment_scores([p[0] for p in predictions], [p[1] for p in predictions],
@@ -461,28 +441,18 @@ class Seq2SeqHead(TaskHead):
 
     def build_model(self, task: Any, model_name: str, labels: list[str], hp: Any, revision: str | None = None,
                     **ctx: Any) -> Any:
-        from es_zoo.generation import ready_for_generation
-        from es_zoo.loading import load_model
-
         return ready_for_generation(load_model(model_name, task="seq2seq", revision=revision))
 
     def after_model(self, model: Any, hp: Any, where: str, say: Any) -> tuple[Any, dict]:
-        from es_zoo import generation
-        from es_zoo.tasks import seq2seq
-
         hp = seq2seq.fit_limit(hp, generation.source_limit(model), where, say)
         return hp, {"family": generation.family(model), "start_id": generation.decoder_start_id(model)}
 
     def prepare(self, task: Any, tokenizer: Any, split: Any, hp: Any, family: str = "bart", source: str | None = None,
                 **ctx: Any) -> Any:
-        from es_zoo.tasks import seq2seq
-
         return seq2seq.prepare(task, tokenizer, split, hp, family, source)
 
     def collate(self, items: list[dict], windows: list[dict] | None, pad_id: int, start_id: int = 0,
                 **ctx: Any) -> dict:
-        from es_zoo.tasks import seq2seq
-
         return seq2seq.collate(items, pad_id, start_id)
 
     def scored(self, items: list[dict]) -> int:
@@ -492,27 +462,19 @@ class Seq2SeqHead(TaskHead):
         return predictions  # generated for exactly the prepared examples
 
     def loss(self, model: Any, hp: Any = None) -> Any:
-        from es_zoo.tasks.seq2seq import Seq2SeqTaskLoss
-
         return Seq2SeqTaskLoss(model, hp.label_smoothing if hp is not None else 0.0)
 
     def predict(self, task: Any, model: Any, tokenizer: Any, prepared: Any, hp: Any, batch_size: int = 64,
                 device: Any = None) -> list[Any]:
-        from es_zoo.tasks import seq2seq
-
         return seq2seq.predict(model, tokenizer, prepared, hp, device=device)
 
     def score(self, task: Any, metric: dict[str, str], predictions: list[Any], split: Any,
               prepared: Any = None) -> dict[str, Any]:
-        from es_zoo.tasks import seq2seq
-
         if prepared is None:
             raise TaskError(f"task '{task.name}': seq2seq scores need the prepared split (its reference texts)")
         return seq2seq.score(task, metric, predictions, prepared.texts)
 
     def save(self, model: Any, path: Any, hp: Any = None) -> None:
-        from es_zoo.modeling import save_model
-
         if hp is not None:  # model.generate() then decodes as the evaluation did
             g = model.generation_config
             g.num_beams, g.length_penalty, g.max_new_tokens = hp.num_beams, hp.length_penalty, hp.max_new_tokens

@@ -33,7 +33,7 @@ def _checked_config(cfg: Any) -> "TokenizerConfig":
     callers): its fields are read from any object that has them; a wrong value is an EsZooError."""
     import dataclasses
 
-    from es_zoo.recipes import TokenizerConfig
+    from es_zoo.recipes import TokenizerConfig  # lazy: the tokenization package loads without recipes and YAML
 
     if isinstance(cfg, TokenizerConfig):
         return cfg
