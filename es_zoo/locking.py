@@ -10,13 +10,15 @@ processes lock two different files); every folder check ignores it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from es_zoo.errors import EsZooError
 
@@ -93,3 +95,19 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             break
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """Create ``out`` (and its parents) for a command; if the command fails before writing anything into
+    it, remove what this created, so a failed command leaves the disk as it found it."""
+    created = not out.exists()
+    new_parents = [a for a in out.absolute().parents if not a.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        if created and only_lock(out):
+            shutil.rmtree(out, ignore_errors=True)
+            remove_empty(new_parents)
+        raise

@@ -380,8 +380,16 @@ def test_evaluate_cli_writes_results_and_the_published_table(micro_beto, tmp_pat
     assert "98.97" in res.output and "no data" in res.output
     # shipped fixtures are not the data the published numbers were measured on
     assert pos["comparable"] is False and "not comparable (other data): 98.97" in res.output
+
+
+def test_evaluate_cli_names_a_task_without_data_in_one_line(micro_beto, tmp_path):
+    from click.testing import CliRunner
+
+    from es_zoo.cli import cli
+
     bad = CliRunner().invoke(cli, ["evaluate", str(micro_beto), "--tasks", "ner", "--output-dir", str(tmp_path / "e2")])
     assert bad.exit_code == 1 and "error: task 'ner'" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "e2").exists()
 
 
 def test_reproduce_ends_with_the_recipes_glues_finetunes(published_runs):

@@ -101,23 +101,39 @@ def test_resume_after_interruption_is_bit_identical(tmp_path: Path, small_corpus
     assert not (out / "checkpoints" / ".tmp-step-00000005").exists()
 
 
-def test_existing_runs_are_never_overwritten_silently(tmp_path: Path, small_corpus: Path, finished_run: Path) -> None:
-    finished_run = shutil.copytree(finished_run, tmp_path / "finished")  # resumed below
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    """Every file's path, size and modification time, but the folder's lock file (each command takes it)."""
+    return sorted((str(q.relative_to(folder)), q.stat().st_size, q.stat().st_mtime_ns) for q in folder.rglob("*")
+                  if q.name != ".lock")
+
+
+def test_an_existing_run_is_refused_and_left_as_it_was(small_corpus: Path, finished_run: Path) -> None:
+    before = _listing(finished_run)
     with pytest.raises(RunDirError, match="already holds an es-zoo run"):
         _run(finished_run, small_corpus)
     with pytest.raises(RunDirError, match="different recipe"):
         _run(finished_run, small_corpus, ["training.seed=1"], resume=True)
+    assert _listing(finished_run) == before
+
+
+def test_overwrite_never_touches_a_folder_that_is_not_a_run(tmp_path: Path, small_corpus: Path) -> None:
     mine = tmp_path / "my-notes"
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")
     with pytest.raises(RunDirError, match="not an es-zoo run folder"):
         _run(mine, small_corpus, overwrite=True)
-    assert (mine / "thesis.tex").read_text() == "precious"
-    # Resuming a finished run redoes nothing but the evaluation and export.
-    before = _weights(finished_run)
-    _run(finished_run, small_corpus, resume=True)
-    after = _weights(finished_run)
-    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert os.listdir(mine) == ["thesis.tex"] and (mine / "thesis.tex").read_text() == "precious"
+
+
+def test_resuming_a_finished_run_only_evaluates_and_exports_again(tmp_path: Path, small_corpus: Path,
+                                                                   finished_run: Path) -> None:
+    run = shutil.copytree(finished_run, tmp_path / "finished")
+    _run(run, small_corpus, resume=True)
+    before, after = _weights(finished_run), _weights(run)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    assert _losses(run) == _losses(finished_run)  # no step trained again
+    assert json.loads((run / "results.json").read_text())["heldout"] == \
+        json.loads((finished_run / "results.json").read_text())["heldout"]
 
 
 def test_overwrite_replaces_an_es_zoo_run(tmp_path: Path, small_corpus: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from es_zoo.catalog import all_models, find_model
+from es_zoo.locking import output_folder
 from es_zoo.tasks.data import load_task_data
 from es_zoo.tasks.definitions import GLUES_TASKS, SEQ2SEQ_TASKS, SUITES, TaskDef, TaskError, list_tasks, load_task
 from es_zoo.tasks.finetune import check_model, finetune
@@ -147,53 +148,53 @@ def evaluate_suite(model: str, output_dir: str | Path, tasks: list[str] | None =
     runs = suite_runs(suite, tasks, sources)
     check_model(model, revision)  # a typo'd model fails before any data is downloaded or folder written
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
-    previous = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    if previous and previous.get("model") != str(model) and not overwrite:
-        raise TaskError(f"{results_path} holds results for {previous.get('model')}; choose another --output-dir "
-                        "or pass --overwrite")
-    results = {"model": str(model), "suite": suite, "tasks": dict(previous.get("tasks", {})) if resume else {},
-               "skipped": {}}
-    for key, n, source in runs:
-        task = load_task(n)
-        if source is None and data_dir is None:
-            source = hub_default(task, echo)
-        try:
-            data = load_task_data(task, source=source, data_dir=data_dir, accept_changed=accept_changed)
-            if "train" not in data.dataset:
-                why = f" (its Hub copy has none: see `es-zoo tasks {n}`)" if data.hub else ""
-                raise TaskError(f"task '{n}' (source '{data.source}'): no train split found{why}; name the training "
-                                "files with --data-dir")
-        except TaskError as exc:
-            if explicit and (suite == "glues" or (sources or {}).get(n)):
-                raise
-            results["skipped"][key] = str(exc)
-            echo(f"skipping {key}: {exc}")
-            continue
-        if resume and key in results["tasks"]:
-            echo(f"{key}: already scored, kept")
-            continue
-        echo(f"== {key} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items())
-             + (f"; {data.origin}" if data.hub else "") + ")")
-        for note in data.notes:
-            if note.startswith("CHANGED"):
-                echo(f"   {note}: scores on it are marked CHANGED")
-        run_dir = out / key.replace("/", "-")
-        if grid:
-            r = grid_search(model, task, run_dir, data=data, hparams=hparams, revision=revision)
-        else:
-            r = finetune(model, task, run_dir, data=data, hparams=hparams, resume=resume and (run_dir / "finetune.json").is_file(),
-                         overwrite=overwrite and not resume, save_model=save_models, revision=revision)
-        if r.get("stopped_early"):
-            results["stopped_early"] = True
-            break
-        r["published"] = published_for(model, task)
-        r["comparable"] = task.comparable(data.source, data.changed)
-        results["tasks"][key] = r
+    with output_folder(out):  # removed again if the command fails before writing into it
+        results_path = out / "results.json"
+        previous = json.loads(results_path.read_text()) if results_path.is_file() else {}
+        if previous and previous.get("model") != str(model) and not overwrite:
+            raise TaskError(f"{results_path} holds results for {previous.get('model')}; choose another --output-dir "
+                            "or pass --overwrite")
+        results = {"model": str(model), "suite": suite, "tasks": dict(previous.get("tasks", {})) if resume else {},
+                   "skipped": {}}
+        for key, n, source in runs:
+            task = load_task(n)
+            if source is None and data_dir is None:
+                source = hub_default(task, echo)
+            try:
+                data = load_task_data(task, source=source, data_dir=data_dir, accept_changed=accept_changed)
+                if "train" not in data.dataset:
+                    why = f" (its Hub copy has none: see `es-zoo tasks {n}`)" if data.hub else ""
+                    raise TaskError(f"task '{n}' (source '{data.source}'): no train split found{why}; name the training "
+                                    "files with --data-dir")
+            except TaskError as exc:
+                if explicit and (suite == "glues" or (sources or {}).get(n)):
+                    raise
+                results["skipped"][key] = str(exc)
+                echo(f"skipping {key}: {exc}")
+                continue
+            if resume and key in results["tasks"]:
+                echo(f"{key}: already scored, kept")
+                continue
+            echo(f"== {key} ({data.source}: " + ", ".join(f"{k} {v}" for k, v in data.describe()["sizes"].items())
+                 + (f"; {data.origin}" if data.hub else "") + ")")
+            for note in data.notes:
+                if note.startswith("CHANGED"):
+                    echo(f"   {note}: scores on it are marked CHANGED")
+            run_dir = out / key.replace("/", "-")
+            if grid:
+                r = grid_search(model, task, run_dir, data=data, hparams=hparams, revision=revision)
+            else:
+                r = finetune(model, task, run_dir, data=data, hparams=hparams, resume=resume and (run_dir / "finetune.json").is_file(),
+                             overwrite=overwrite and not resume, save_model=save_models, revision=revision)
+            if r.get("stopped_early"):
+                results["stopped_early"] = True
+                break
+            r["published"] = published_for(model, task)
+            r["comparable"] = task.comparable(data.source, data.changed)
+            results["tasks"][key] = r
+            results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
         results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    return results
+        return results
 
 
 def hub_default(task: TaskDef, echo: Any = print) -> str | None:
