@@ -5,7 +5,7 @@ one child per command. The child is a separate process like `python -m es_zoo` w
 directory, stdin from /dev/null, stdout and stderr to files, an address-space limit, and the same entry
 point (``runpy`` runs ``es_zoo.__main__``); the server kills it after the time limit. What differs from a
 fresh interpreter is only that the imports are already done, so import-time failures are not exercised
-here (every other CLI test starts a fresh interpreter).
+here (the other CLI tests start a fresh interpreter).
 
 The server never runs torch itself before forking (no OpenMP pool to inherit), and it is a process of its
 own rather than pytest's, which has threads (a forked multi-threaded process may deadlock).
@@ -35,7 +35,8 @@ for line in sys.stdin:
             os.setsid()
             os.chdir(req["cwd"])
             limit = req["memory_limit"]
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -77,7 +78,7 @@ class ForkServer:
     """``run(args, cwd)`` gives a CompletedProcess as ``subprocess.run([python, -m, es_zoo, *args])`` would
     (returncode None: killed at the time limit)."""
 
-    def __init__(self, env: dict[str, str], memory_limit: int, timeout: float) -> None:
+    def __init__(self, env: dict[str, str], memory_limit: int | None, timeout: float) -> None:
         self.memory_limit, self.timeout = memory_limit, timeout
         self.outputs = Path(tempfile.mkdtemp(prefix="es-zoo-forkserver-"))  # never inside a case's folder
         self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], env=env, stdin=subprocess.PIPE,

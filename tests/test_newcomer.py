@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
+
+import pytest
 
 
-def _cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def cli():
+    """`python -m es_zoo ARGS` run in CWD, each command its own process forked from a server that imported
+    torch, transformers and datasets once (tests/forkserver.py)."""
+    from tests.forkserver import ForkServer
+
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    return subprocess.run([sys.executable, "-m", "es_zoo", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    server = ForkServer(env, memory_limit=None, timeout=600)
+    yield server.run
+    server.close()
 
 
-def test_a_tiny_run_is_fine_tuned_with_its_recipes_tiny_settings(micro_beto, tmp_path) -> None:
+def test_a_tiny_run_is_fine_tuned_with_its_recipes_tiny_settings(micro_beto, tmp_path, cli) -> None:
     from es_zoo.recipes import load_recipe
     from es_zoo.tasks.definitions import load_task
     from es_zoo.tasks.finetune import recipe_hparams
@@ -29,7 +34,7 @@ def test_a_tiny_run_is_fine_tuned_with_its_recipes_tiny_settings(micro_beto, tmp
     # a task the recipe does not fine-tune: the defaults, and a warning that they are for a paper-scale model
     base, where = recipe_hparams(str(micro_beto), load_task("ner"))
     assert base == {} and "paper-scale" in where and "--learning-rate" in where
-    proc = _cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
+    proc = cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
                  "--output-dir", str(tmp_path / "ft")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pos: fine-tuning settings from the shipped beto recipe's tiny preset (" in proc.stdout
@@ -43,20 +48,20 @@ def test_a_tiny_run_is_fine_tuned_with_its_recipes_tiny_settings(micro_beto, tmp
     assert hp["epochs"] == 1
 
 
-def test_a_typod_model_path_is_a_path_and_leaves_nothing_behind(micro_beto, tmp_path) -> None:
+def test_a_typod_model_path_is_a_path_and_leaves_nothing_behind(micro_beto, tmp_path, cli) -> None:
     (tmp_path / "runs" / "quick").mkdir(parents=True)
     out = tmp_path / "runs" / "finetune-pos"
-    proc = _cli(["finetune", "runs/quik", "--task", "pos", "--source", "shipped", "--output-dir", str(out)], tmp_path)
+    proc = cli(["finetune", "runs/quik", "--task", "pos", "--source", "shipped", "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 1
     assert "runs/quik: no such folder (did you mean runs/quick?)" in proc.stderr
     assert "hf download" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
     assert not out.exists()
     # evaluate checks the model before it downloads or writes anything
-    proc = _cli(["evaluate", "runs/quik", "--suite", "glues", "--output-dir", str(tmp_path / "ev")], tmp_path)
+    proc = cli(["evaluate", "runs/quik", "--suite", "glues", "--output-dir", str(tmp_path / "ev")], tmp_path)
     assert proc.returncode == 1 and "runs/quik: no such folder" in proc.stderr and "skipping" not in proc.stdout
     assert not (tmp_path / "ev").exists()
     # so the corrected command is not refused by what the typo left
-    proc = _cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
+    proc = cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
                  "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -72,14 +77,14 @@ def test_resume_with_other_settings_names_only_the_differing_keys() -> None:
     assert diff == ["training.phases.0.max_steps: 1200 -> 70"]
 
 
-def test_a_short_run_says_how_its_schedule_changed_and_records_it(small_corpus, tmp_path) -> None:
+def test_a_short_run_says_how_its_schedule_changed_and_records_it(small_corpus, tmp_path, cli) -> None:
     import shlex
 
     from conftest import MICRO
 
     out = tmp_path / "short"
     args = ["reproduce", "beto", "--output-dir", str(out), "--corpus", str(small_corpus), "--max-steps", "5", *MICRO]
-    proc = _cli(args, tmp_path)
+    proc = cli(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     note = "--max-steps 5: 5 optimizer steps instead of 9; phase(s) 2 (sequence length 64) dropped; warmup 2 -> 1 steps"
     assert proc.stdout.count(note) == 1
@@ -136,11 +141,11 @@ def test_skipped_tasks_say_why_in_a_few_words() -> None:
         == "not downloaded"
 
 
-def test_a_corpus_too_small_to_split_fails_before_the_tokenizer_and_leaves_nothing(tmp_path) -> None:
+def test_a_corpus_too_small_to_split_fails_before_the_tokenizer_and_leaves_nothing(tmp_path, cli) -> None:
     corpus = tmp_path / "two.txt"
     corpus.write_text("El perro ladra en el jardín.\n\nLa casa es blanca.\n", encoding="utf-8")
     out = tmp_path / "runs" / "two"
-    proc = _cli(["reproduce", "beto", "--corpus", str(corpus), "--output-dir", str(out)], tmp_path)
+    proc = cli(["reproduce", "beto", "--corpus", str(corpus), "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "2 document(s) left after cleaning" in proc.stderr and "hash of its text" in proc.stderr
     assert "add documents" in proc.stderr
