@@ -2,9 +2,9 @@
 
 A server process imports es-zoo's heavy dependencies (torch, transformers, datasets) once, then forks
 one child per command. The child is a separate process like `python -m es_zoo` would be: its own working
-directory, stdin from /dev/null, stdout and stderr to files, an address-space limit, and the same entry
-point (``runpy`` runs ``es_zoo.__main__``); the server kills it after the time limit. What differs from a
-fresh interpreter is only that the imports are already done, so import-time failures are not exercised
+directory, stdin from /dev/null, stdout and stderr to files, an address-space limit if asked, and the same
+entry point (``runpy`` runs ``es_zoo.__main__``); the server kills it after the time limit. What differs
+from a fresh interpreter is only that the imports are already done, so import-time failures are not exercised
 here (the other CLI tests start a fresh interpreter).
 
 The server never runs torch itself before forking (no OpenMP pool to inherit), and it is a process of its

@@ -35,7 +35,7 @@ def test_a_tiny_run_is_fine_tuned_with_its_recipes_tiny_settings(micro_beto, tmp
     base, where = recipe_hparams(str(micro_beto), load_task("ner"))
     assert base == {} and "paper-scale" in where and "--learning-rate" in where
     proc = cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
-                 "--output-dir", str(tmp_path / "ft")], tmp_path)
+                "--output-dir", str(tmp_path / "ft")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pos: fine-tuning settings from the shipped beto recipe's tiny preset (" in proc.stdout
     assert "; epochs as given" in proc.stdout
@@ -62,7 +62,7 @@ def test_a_typod_model_path_is_a_path_and_leaves_nothing_behind(micro_beto, tmp_
     assert not (tmp_path / "ev").exists()
     # so the corrected command is not refused by what the typo left
     proc = cli(["finetune", str(micro_beto), "--task", "pos", "--source", "shipped", "--epochs", "1",
-                 "--output-dir", str(out)], tmp_path)
+                "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
